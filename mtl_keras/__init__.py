@@ -1,0 +1,27 @@
+"""mtl_keras: multi-task learning on Keras 3.
+
+Build a multi-output model with a shared backbone and one named head per task,
+train it with `model.fit` on `tf.data`, weight the task losses, tune the
+weights with KerasTuner and export it for TF Serving and TFLite.
+"""
+
+from mtl_keras import backbones, builders, data, layers, weighting
+from mtl_keras.builders import build_hard_sharing
+from mtl_keras.metrics import TaskMeans
+from mtl_keras.model import MultiTaskModel
+from mtl_keras.tasks import KINDS, Task
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "KINDS",
+    "MultiTaskModel",
+    "Task",
+    "TaskMeans",
+    "backbones",
+    "build_hard_sharing",
+    "builders",
+    "data",
+    "layers",
+    "weighting",
+]

@@ -1,0 +1,94 @@
+"""`TaskHead`: the task-specific part of a multi-task network."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+
+
+@keras.saving.register_keras_serializable(package="mtl_keras")
+class TaskHead(keras.layers.Layer):
+    """Hidden dense layers, then the task's output layer.
+
+    The output activation runs in float32 even under a `mixed_float16` policy,
+    so probabilities and regression outputs keep full precision.
+
+    Args:
+        units: Output width (1 for binary, the number of classes, ...).
+        hidden_units: Sizes of the hidden dense layers before the output.
+        activation: Activation of the hidden layers.
+        dropout: Dropout rate after each hidden layer (0 disables it).
+        output_activation: `"sigmoid"`, `"softmax"` or `"linear"`.
+        **kwargs: Base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
+            The builders name each head after its task.
+
+    Example:
+
+    >>> import numpy as np
+    >>> head = TaskHead(3, hidden_units=(8,), output_activation="softmax",
+    ...                 name="species")
+    >>> head(np.zeros((2, 4), "float32")).shape
+    (2, 3)
+    """
+
+    def __init__(
+        self,
+        units: int,
+        hidden_units: Sequence[int] = (),
+        activation: str = "relu",
+        dropout: float = 0.0,
+        output_activation: str = "linear",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if not isinstance(units, int) or units < 1:
+            raise ValueError(f"Expected units to be an int >= 1. Received: units={units!r}")
+        self.units = units
+        self.hidden_units = tuple(int(u) for u in hidden_units)
+        self.activation = activation
+        self.dropout = float(dropout)
+        self.output_activation = output_activation
+        self.hidden_layers = []
+        for i, width in enumerate(self.hidden_units):
+            self.hidden_layers.append(
+                keras.layers.Dense(width, activation=activation, name=f"hidden_{i}",
+                                   dtype=self.dtype_policy)
+            )
+            if self.dropout:
+                self.hidden_layers.append(
+                    keras.layers.Dropout(self.dropout, name=f"dropout_{i}")
+                )
+        self.output_dense = keras.layers.Dense(units, name="logits", dtype=self.dtype_policy)
+        self.output_act = keras.layers.Activation(
+            output_activation, dtype="float32", name="output"
+        )
+
+    def build(self, input_shape):
+        shape = tuple(input_shape)
+        for layer in self.hidden_layers:
+            layer.build(shape)
+            shape = layer.compute_output_shape(shape)
+        self.output_dense.build(shape)
+
+    def call(self, inputs, training=None):
+        x = inputs
+        for layer in self.hidden_layers:
+            x = layer(x, training=training)
+        return self.output_act(self.output_dense(x))
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)[:-1] + (self.units,)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "units": self.units,
+                "hidden_units": list(self.hidden_units),
+                "activation": self.activation,
+                "dropout": self.dropout,
+                "output_activation": self.output_activation,
+            }
+        )
+        return config

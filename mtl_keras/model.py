@@ -1,0 +1,441 @@
+"""`MultiTaskModel`: a trunk, one named head per task, and a weighted, masked loss."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from mtl_keras import weighting as weighting_lib
+from mtl_keras.layers.task_head import TaskHead
+from mtl_keras.metrics import TaskMeans
+from mtl_keras.tasks import Task, validate_tasks
+from mtl_keras import validation
+
+
+@keras.saving.register_keras_serializable(package="mtl_keras")
+class MultiTaskModel(keras.Model):
+    """A multi-task model: `inputs -> trunk -> {task: head(representation)}`.
+
+    The trunk is a functional `keras.Model` that maps the inputs to either one
+    shared representation (hard parameter sharing: every head reads it) or a
+    dict `{task_name: representation}` (soft sharing, cross-stitch, gated
+    experts: each head reads its own). Each task gets a head layer named after
+    it; the model's outputs are a dict keyed by task name.
+
+    Use a builder (`mtl_keras.build_hard_sharing`, ...) rather than this
+    constructor directly.
+
+    Training. `compile(optimizer, weighting=...)` takes the losses and metrics
+    from the tasks. Labels are a dict keyed by each task's `label_key`; a
+    missing label (NaN, a negative class id, or a zero per-task sample weight)
+    leaves that sample out of that task's loss and metrics only. Logs hold
+    `loss` (the optimized total), `<task>_loss` (mean over labelled samples),
+    `<task>_<metric>` and `<task>_weight` (the weight in use, training only).
+
+    Args:
+        trunk: Functional `keras.Model` from the inputs to the representation(s).
+        tasks: List of `mtl_keras.Task`.
+        heads: Optional list of head layers, one per task in order, each named
+            after its task. Default: a `TaskHead` built from each task's spec.
+        **kwargs: Base `keras.Model` arguments (`name`, `trainable`, `dtype`).
+
+    Example:
+
+    >>> import keras, numpy as np, mtl_keras as mtl
+    >>> tasks = [mtl.Task("a", "binary"), mtl.Task("b", "regression")]
+    >>> model = mtl.build_hard_sharing(keras.Input((4,)), mtl.backbones.mlp([8]), tasks)
+    >>> model.compile(optimizer="adam", weighting={"a": 2.0})
+    >>> x = np.random.rand(16, 4).astype("float32")
+    >>> y = {"a": np.random.randint(0, 2, 16), "b": np.random.rand(16)}
+    >>> history = model.fit(x, y, epochs=1, verbose=0)
+    >>> sorted(k for k in history.history if k.startswith("a_"))
+    ['a_accuracy', 'a_auc', 'a_loss', 'a_weight']
+    >>> model.task_model("b").output.shape
+    (None, 1)
+    """
+
+    def __init__(
+        self,
+        trunk: keras.Model,
+        tasks: Sequence[Task],
+        heads: Sequence[keras.layers.Layer] | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        tasks = validate_tasks(list(tasks))
+        if not isinstance(trunk, keras.Model) or not hasattr(trunk, "_outputs_struct"):
+            raise TypeError(
+                "Expected trunk to be a functional `keras.Model` "
+                f"(inputs -> representation). Received: {trunk!r}"
+            )
+        names = [t.name for t in tasks]
+        rep = trunk._outputs_struct
+        if isinstance(rep, dict):
+            if sorted(rep) != sorted(names):
+                raise ValueError(
+                    "Expected the trunk's output dict to be keyed by the task names "
+                    f"{names}. Received keys: {sorted(rep)}"
+                )
+            rep_shapes = {n: tuple(rep[n].shape) for n in names}
+        elif isinstance(rep, (list, tuple)):
+            raise ValueError(
+                "Expected the trunk to output one tensor (shared representation) or a "
+                f"dict keyed by task name. Received a {type(rep).__name__} of "
+                f"{len(rep)} tensors."
+            )
+        else:
+            rep_shapes = {n: tuple(rep.shape) for n in names}
+        if heads is None:
+            heads = [
+                TaskHead(
+                    t.output_size,
+                    hidden_units=t.head_units,
+                    activation=t.head_activation,
+                    dropout=t.head_dropout,
+                    output_activation=t.output_activation,
+                    name=t.name,
+                )
+                for t in tasks
+            ]
+        heads = list(heads)
+        if [h.name for h in heads] != names:
+            raise ValueError(
+                "Expected one head per task, named after its task, in task order "
+                f"{names}. Received head names: {[h.name for h in heads]}"
+            )
+        for head, task in zip(heads, tasks):
+            if not head.built:
+                head.build(rep_shapes[task.name])
+        self.trunk = trunk
+        self.heads = heads
+        self._tasks = tuple(tasks)
+        self._shared_representation = not isinstance(rep, dict)
+        self.weighting = None
+        self._task_metrics = None
+        self._loss_means = None
+        self._weight_means = None
+        self._regularization_mean = None
+        self.built = True
+
+    # ----------------------------------------------------------------- basics
+    @property
+    def tasks(self) -> tuple[Task, ...]:
+        """The model's tasks, in output order."""
+        return self._tasks
+
+    @property
+    def task_names(self) -> list[str]:
+        return [t.name for t in self._tasks]
+
+    @property
+    def has_shared_representation(self) -> bool:
+        """True when every head reads the same trunk output (hard sharing)."""
+        return self._shared_representation
+
+    def get_task(self, name: str) -> Task:
+        for t in self._tasks:
+            if t.name == name:
+                return t
+        raise ValueError(f"Unknown task {name!r}. Expected one of {self.task_names}.")
+
+    def call(self, inputs, training=None):
+        reps = self.trunk(inputs, training=training)
+        outputs = {}
+        for task, head in zip(self._tasks, self.heads):
+            rep = reps if self._shared_representation else reps[task.name]
+            outputs[task.name] = head(rep, training=training)
+        return outputs
+
+    def representation(self, inputs, training=None):
+        """The trunk's output(s) for `inputs`."""
+        return self.trunk(inputs, training=training)
+
+    def task_model(self, name: str) -> keras.Model:
+        """A functional model for one task that shares this model's weights.
+
+        It computes only what `name` needs: the trunk's sub-graph that feeds
+        this task's representation (the whole backbone for hard sharing, the
+        task's own tower and what it reads for soft sharing) and its head.
+
+        Raises:
+            ValueError: For a name that is not a task of this model.
+        """
+        self.get_task(name)
+        head = self.heads[self.task_names.index(name)]
+        rep = self.trunk._outputs_struct
+        rep = rep if self._shared_representation else rep[name]
+        return keras.Model(self.trunk._inputs_struct, head(rep), name=f"{name}_model")
+
+    # ---------------------------------------------------------------- compile
+    def compile(
+        self,
+        optimizer: Any = "adam",
+        weighting: Any = None,
+        loss_weights: dict | None = None,
+        run_eagerly: bool = False,
+        steps_per_execution: int = 1,
+        jit_compile: Any = "auto",
+        auto_scale_loss: bool = True,
+        loss: Any = None,
+        metrics: Any = None,
+    ):
+        """Configures training. Losses and metrics come from the tasks.
+
+        Args:
+            optimizer: Keras optimizer or its name.
+            weighting: How task losses are combined: `None` (static weights from
+                the tasks), a method name (`mtl_keras.weighting.available()`),
+                a dict `{task: weight}` of static weights, or a
+                `mtl_keras.weighting.Weighting` instance.
+            loss_weights: Keras-style alias for a dict of static weights.
+            run_eagerly, steps_per_execution, jit_compile, auto_scale_loss:
+                As in `keras.Model.compile`.
+            loss, metrics: Not accepted: each `Task` owns its loss and metrics.
+
+        Raises:
+            ValueError: Unknown method, weights for unknown tasks, negative or
+                non-finite weights, or `loss`/`metrics` given.
+        """
+        if loss is not None or metrics is not None:
+            raise ValueError(
+                "MultiTaskModel takes losses and metrics from its tasks: use "
+                "`Task(..., loss=..., metrics=[...])`. Received: "
+                f"loss={loss!r}, metrics={metrics!r}"
+            )
+        if loss_weights is not None:
+            if weighting is not None:
+                raise ValueError(
+                    "Expected either weighting or loss_weights, not both. Received: "
+                    f"weighting={weighting!r}, loss_weights={loss_weights!r}"
+                )
+            weighting = dict(loss_weights)
+        strategy = weighting_lib.get(weighting)
+        if isinstance(strategy, weighting_lib.StaticWeighting):
+            strategy.set_task_defaults({t.name: t.weight for t in self._tasks})
+        strategy.build_for_tasks(self.task_names)
+        self._attach_weighting(strategy)
+        if strategy.combines_gradients and jit_compile == "auto":
+            jit_compile = False
+        super().compile(
+            optimizer=optimizer,
+            run_eagerly=run_eagerly,
+            steps_per_execution=steps_per_execution,
+            jit_compile=jit_compile,
+            auto_scale_loss=auto_scale_loss,
+        )
+        self._create_trackers()
+        self._mtl_compile_config = {
+            "optimizer": keras.optimizers.serialize(self.optimizer)
+            if not isinstance(optimizer, str) else optimizer,
+            "weighting": keras.saving.serialize_keras_object(strategy),
+            "run_eagerly": run_eagerly,
+            "steps_per_execution": steps_per_execution,
+            "jit_compile": jit_compile,
+            "auto_scale_loss": auto_scale_loss,
+        }
+
+    def _attach_weighting(self, strategy):
+        old = self.weighting
+        locked = self._tracker.locked
+        self._tracker.unlock()
+        try:
+            if old is not None and old is not strategy:
+                self._tracker.untrack(old)
+                # Keras keeps the layer in its list of sub-layers: drop it.
+                if old in self._layers:
+                    self._layers.remove(old)
+            self.weighting = strategy
+        finally:
+            if locked:
+                self._tracker.lock()
+
+    @keras.src.utils.tracking.no_automatic_dependency_tracking
+    def _create_trackers(self):
+        names = self.task_names
+        self._task_metrics = [t.make_metrics() for t in self._tasks]
+        self._loss_means = TaskMeans(names, "_loss", name="task_losses")
+        self._weight_means = TaskMeans(names, "_weight", name="task_weights")
+        self._regularization_mean = keras.metrics.Mean(name="regularization_loss")
+
+    def get_compile_config(self):
+        if self.compiled and getattr(self, "_mtl_compile_config", None):
+            return dict(self._mtl_compile_config)
+        return {}
+
+    def compile_from_config(self, config):
+        config = dict(config)
+        optimizer = config.pop("optimizer")
+        if isinstance(optimizer, dict):
+            optimizer = keras.optimizers.deserialize(optimizer)
+        weighting = keras.saving.deserialize_keras_object(config.pop("weighting"))
+        self.compile(optimizer=optimizer, weighting=weighting, **config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    @property
+    def metrics(self):
+        metrics = list(super().metrics)
+        if self._loss_means is not None:
+            metrics.append(self._loss_means)
+            for task_metrics in self._task_metrics:
+                metrics.extend(task_metrics)
+            metrics.append(self._weight_means)
+            if self.losses:
+                metrics.append(self._regularization_mean)
+        return metrics
+
+    # ---------------------------------------------------------- loss, metrics
+    def _label_dict(self, y):
+        if isinstance(y, dict):
+            return y
+        if len(self._tasks) == 1 and y is not None and not isinstance(y, (list, tuple)):
+            return {self._tasks[0].label_key: y}
+        raise ValueError(
+            "Expected labels as a dict keyed by task label keys "
+            f"{[t.label_key for t in self._tasks]}. Received: {type(y).__name__}"
+        )
+
+    def _task_sample_weight(self, sample_weight, task):
+        if isinstance(sample_weight, dict):
+            return sample_weight.get(task.name)
+        return sample_weight
+
+    def task_losses(self, y, y_pred, sample_weight=None):
+        """Masked per-task losses of a batch.
+
+        Returns:
+            `(sums, counts)`: float32 `(num_tasks,)` vectors: the sum over this
+            replica's labelled samples of each task's (sample-weighted) loss,
+            and the (weighted) number of labelled samples.
+        """
+        labels = self._label_dict(y)
+        validation.check_label_keys(labels, self._tasks)
+        sums, counts = [], []
+        for task in self._tasks:
+            clean, mask = task.prepare_labels(
+                labels[task.label_key], self._task_sample_weight(sample_weight, task)
+            )
+            values = task.loss_values(clean, y_pred[task.name])
+            sums.append(ops.sum(values * mask))
+            counts.append(ops.sum(mask))
+        return ops.stack(sums), ops.stack(counts)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        if self.weighting is None:
+            raise ValueError("Call `compile()` before training or evaluating the model.")
+        sums, counts = self.task_losses(y, y_pred, sample_weight)
+        global_counts = _replica_sum(counts)
+        local = ops.divide_no_nan(sums, global_counts) if hasattr(ops, "divide_no_nan") \
+            else tf.math.divide_no_nan(sums, global_counts)
+        global_losses = ops.stop_gradient(_replica_sum(local))
+        present = ops.cast(ops.greater(global_counts, 0.0), "float32")
+        total, weights = self.weighting.combine(local, global_losses, present, training)
+        if self.losses:
+            reg = ops.sum([self._aggregate_additional_loss(v) for v in self.losses])
+            total = total + reg
+            self._regularization_mean.update_state(
+                keras.src.losses.loss.unscale_loss_for_distribution(reg)
+            )
+        self._loss_means.update_state(sums, counts)
+        if training:
+            self._weight_means.update_state(weights)
+        return total
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        labels = self._label_dict(y)
+        for task, task_metrics in zip(self._tasks, self._task_metrics):
+            clean, mask = task.prepare_labels(
+                labels[task.label_key], self._task_sample_weight(sample_weight, task)
+            )
+            pred = y_pred[task.name]
+            if task.kind == "binary":
+                clean = ops.cast(clean, pred.dtype)
+            for metric in task_metrics:
+                metric.update_state(clean, pred, sample_weight=mask)
+        return self.get_metrics_result()
+
+    def test_step(self, data):
+        logs = super().test_step(data)
+        # Weights are a training quantity: keep them out of evaluation logs.
+        return {k: v for k, v in logs.items() if k not in self._weight_log_keys()}
+
+    def _weight_log_keys(self):
+        return {f"{n}_weight" for n in self.task_names}
+
+    def train_step(self, data):
+        if self.weighting is not None and self.weighting.combines_gradients:
+            from mtl_keras.gradient_step import gradient_train_step
+
+            return gradient_train_step(self, data)
+        return super().train_step(data)
+
+    # ------------------------------------------------------ fit and friends
+    def fit(self, x=None, y=None, *args, validation_data=None, callbacks=None, **kwargs):
+        """`keras.Model.fit`, with the data checked against the tasks first.
+
+        Labels with unknown or missing task keys, or of a shape or dtype that
+        does not fit a task's kind, raise a `ValueError` before any step runs.
+        """
+        validation.check_data(self, x, y, "x")
+        if validation_data is not None:
+            vx, vy = _split_validation(validation_data)
+            validation.check_data(self, vx, vy, "validation_data")
+        callbacks = list(callbacks or [])
+        callbacks.append(_WeightingEpochHook())
+        return super().fit(x, y, *args, validation_data=validation_data,
+                           callbacks=callbacks, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        validation.check_data(self, x, y, "x")
+        return super().evaluate(x, y, *args, **kwargs)
+
+    # ---------------------------------------------------------- serialization
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "trunk": keras.saving.serialize_keras_object(self.trunk),
+            "tasks": [keras.saving.serialize_keras_object(t) for t in self._tasks],
+            "heads": [keras.saving.serialize_keras_object(h) for h in self.heads],
+        }
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        trunk = keras.saving.deserialize_keras_object(config.pop("trunk"),
+                                                      custom_objects=custom_objects)
+        tasks = [keras.saving.deserialize_keras_object(t, custom_objects=custom_objects)
+                 for t in config.pop("tasks")]
+        heads = [keras.saving.deserialize_keras_object(h, custom_objects=custom_objects)
+                 for h in config.pop("heads")]
+        return cls(trunk=trunk, tasks=tasks, heads=heads, **config)
+
+    def summary(self, *args, **kwargs):
+        """Prints the trunk's layer summary, then the heads."""
+        self.trunk.summary(*args, **kwargs)
+        super().summary(*args, **kwargs)
+
+
+class _WeightingEpochHook(keras.callbacks.Callback):
+    """Tells the weighting strategy that an epoch ended (e.g. DWA's loss history)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        strategy = getattr(self.model, "weighting", None)
+        if strategy is not None:
+            strategy.on_epoch_end(epoch)
+
+
+def _replica_sum(x):
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return x
+    return ctx.all_reduce(tf.distribute.ReduceOp.SUM, x)
+
+
+def _split_validation(validation_data):
+    if isinstance(validation_data, (list, tuple)):
+        return validation_data[0], (validation_data[1] if len(validation_data) > 1 else None)
+    return validation_data, None

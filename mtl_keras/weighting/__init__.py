@@ -1,0 +1,74 @@
+"""Loss weighting: how per-task losses (or gradients) become one update.
+
+`get(identifier, tasks)` resolves what `MultiTaskModel.compile(weighting=...)`
+accepts: `None` (static weights from the tasks), a method name, a dict of
+static weights, or a `Weighting` instance.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from mtl_keras.weighting.base import GradientWeighting, LossWeighting, Weighting
+from mtl_keras.weighting.static import StaticWeighting
+
+# name -> factory; each method module registers itself here.
+_REGISTRY: dict[str, Callable[[], Weighting]] = {
+    "static": StaticWeighting,
+    "equal": StaticWeighting,
+}
+
+
+def register(name: str, factory: Callable[[], Weighting]) -> None:
+    """Makes `compile(weighting=name)` build `factory()`."""
+    _REGISTRY[name] = factory
+
+
+def available() -> list[str]:
+    """Names `compile(weighting=...)` accepts."""
+    return sorted(_REGISTRY)
+
+
+def get(identifier: Any) -> Weighting:
+    """Resolves a weighting identifier into a fresh `Weighting`.
+
+    Raises:
+        ValueError: For an unknown name (the message lists the known ones).
+        TypeError: For anything that is not a name, dict or `Weighting`.
+    """
+    import keras
+
+    if identifier is None:
+        return StaticWeighting()
+    if isinstance(identifier, Weighting):
+        return identifier
+    if isinstance(identifier, dict):
+        if "class_name" in identifier and "config" in identifier:
+            obj = keras.saving.deserialize_keras_object(identifier)
+            if not isinstance(obj, Weighting):
+                raise TypeError(f"Expected a serialized Weighting. Received: {identifier!r}")
+            return obj
+        return StaticWeighting(identifier)
+    if isinstance(identifier, str):
+        key = identifier.lower().replace("-", "_")
+        if key not in _REGISTRY:
+            raise ValueError(
+                f"Unknown weighting method {identifier!r}. Expected one of "
+                f"{available()}, a dict of static weights or a `Weighting` instance."
+            )
+        return _REGISTRY[key]()
+    raise TypeError(
+        "Expected weighting to be a method name, a dict {task: weight} or a "
+        f"`mtl_keras.weighting.Weighting`. Received: {identifier!r}"
+    )
+
+
+__all__ = [
+    "GradientWeighting",
+    "LossWeighting",
+    "StaticWeighting",
+    "Weighting",
+    "available",
+    "get",
+    "register",
+]

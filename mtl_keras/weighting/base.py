@@ -1,0 +1,113 @@
+"""Base classes of loss-weighting strategies.
+
+A weighting strategy turns the per-task losses of a batch into the single loss
+(or, for gradient methods, the single gradient) the optimizer sees. It is a
+Keras layer owned by the `MultiTaskModel`, so any state it keeps (learned
+log-variances, a loss history, ...) lives in Keras variables that are saved in
+`.keras` files and checkpoints with the model.
+
+Contract of `LossWeighting.combine` (what `MultiTaskModel.compute_loss` calls):
+
+* `losses`: float32 `(num_tasks,)`, this replica's share of each task's
+  masked mean loss: summed over replicas it gives the global mean loss of the
+  batch (on one device it *is* the mean loss). Differentiable.
+* `global_losses`: the same values summed over replicas, without gradient.
+  Use these to compute weights, so every replica computes the same weights.
+* `present`: float32 `(num_tasks,)`, 1 where the task has at least one labelled
+  sample in the (global) batch, 0 where it has none. An absent task's loss is
+  0; it must get weight 0 and must not change the strategy's state.
+* `training`: False in `evaluate`: no state may change then.
+
+It returns `(total_loss, weights)`: the scalar this replica contributes to the
+optimized loss and the `(num_tasks,)` weights that were used, for logging.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+from keras import ops
+
+
+class Weighting(keras.layers.Layer):
+    """Common base of all weighting strategies.
+
+    Subclasses are built with `build_for_tasks(task_names)` by the model at
+    compile time; they create their variables there.
+    """
+
+    #: True for methods that combine per-task gradients (see `GradientWeighting`).
+    combines_gradients = False
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.task_names: tuple[str, ...] = ()
+
+    @property
+    def num_tasks(self) -> int:
+        return len(self.task_names)
+
+    def build_for_tasks(self, task_names: Sequence[str]) -> None:
+        """Records the task order and creates the strategy's variables."""
+        self.task_names = tuple(task_names)
+        self.build(None)
+
+    def build(self, input_shape=None):
+        """Creates variables; `self.task_names` is set. Override to add state."""
+
+    def on_epoch_end(self, epoch: int) -> None:
+        """Called by the model after each training epoch (eagerly). No-op by default."""
+
+    def scale_for_distribution(self, value):
+        """Scales a loss term that every replica adds once by 1 / num_replicas.
+
+        Use it for terms that do not come from the per-task losses (e.g. the
+        log-variance regularizer of uncertainty weighting), so that summing
+        over replicas counts them once.
+        """
+        from keras.src.losses.loss import scale_loss_for_distribution
+
+        return scale_loss_for_distribution(value)
+
+    def get_config(self):
+        return super().get_config()
+
+
+class LossWeighting(Weighting):
+    """A strategy that turns per-task losses into weights (or into a total loss).
+
+    Subclasses implement `compute_weights`, or override `combine` when the total
+    loss is not a weighted sum of the task losses (e.g. uncertainty weighting).
+    """
+
+    def compute_weights(self, global_losses, present, training):
+        """Returns the `(num_tasks,)` weights for this step. Must be overridden."""
+        raise NotImplementedError
+
+    def combine(self, losses, global_losses, present, training):
+        weights = ops.convert_to_tensor(
+            self.compute_weights(global_losses, present, training), "float32"
+        ) * present
+        weights = ops.stop_gradient(weights)
+        return ops.sum(weights * losses), weights
+
+
+class GradientWeighting(Weighting):
+    """A strategy that combines the per-task gradients into one update.
+
+    `MultiTaskModel.train_step` computes the `(num_tasks, dim)` matrix of
+    per-task gradients (w.r.t. the shared parameters or the shared
+    representation, following `mode`) and hands it to `combine_gradients`.
+    In evaluation, the total loss is the sum of the task losses.
+    """
+
+    combines_gradients = True
+
+    def combine(self, losses, global_losses, present, training):
+        weights = ops.stop_gradient(present)
+        return ops.sum(weights * losses), weights
+
+    def combine_gradients(self, grads, present):
+        """Returns `(direction (dim,), weights (num_tasks,))`. Must be overridden."""
+        raise NotImplementedError
