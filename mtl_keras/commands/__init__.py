@@ -1,0 +1,1 @@
+"""One module per `mtl-keras` verb: `add_parser(subparsers)` and `run(args)`."""
