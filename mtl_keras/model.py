@@ -215,6 +215,8 @@ class MultiTaskModel(keras.Model):
         strategy = weighting_lib.get(weighting)
         if isinstance(strategy, weighting_lib.StaticWeighting):
             strategy.set_task_defaults({t.name: t.weight for t in self._tasks})
+        if hasattr(strategy, "set_task_kinds"):  # e.g. uncertainty weighting's forms
+            strategy.set_task_kinds({t.name: t.kind for t in self._tasks})
         strategy.build_for_tasks(self.task_names)
         self._attach_weighting(strategy)
         if strategy.combines_gradients and jit_compile == "auto":

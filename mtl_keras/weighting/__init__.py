@@ -10,12 +10,24 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from mtl_keras.weighting.base import GradientWeighting, LossWeighting, Weighting
+from mtl_keras.weighting.dbmtl import DualBalancingLossScale
+from mtl_keras.weighting.dwa import DynamicWeightAverage
+from mtl_keras.weighting.famo import FAMO
+from mtl_keras.weighting.gls import GeometricLossStrategy
+from mtl_keras.weighting.rlw import RandomLossWeighting
 from mtl_keras.weighting.static import StaticWeighting
+from mtl_keras.weighting.uncertainty import UncertaintyWeighting
 
 # name -> factory; each method module registers itself here.
 _REGISTRY: dict[str, Callable[[], Weighting]] = {
     "static": StaticWeighting,
     "equal": StaticWeighting,
+    "uncertainty": UncertaintyWeighting,
+    "dwa": DynamicWeightAverage,
+    "rlw": RandomLossWeighting,
+    "gls": GeometricLossStrategy,
+    "famo": FAMO,
+    "dbmtl": DualBalancingLossScale,
 }
 
 
@@ -64,7 +76,13 @@ def get(identifier: Any) -> Weighting:
 
 
 __all__ = [
+    "DualBalancingLossScale",
+    "DynamicWeightAverage",
+    "FAMO",
+    "GeometricLossStrategy",
     "GradientWeighting",
+    "RandomLossWeighting",
+    "UncertaintyWeighting",
     "LossWeighting",
     "StaticWeighting",
     "Weighting",
