@@ -6,6 +6,7 @@ from typing import Sequence
 
 import keras
 from keras import ops
+from keras.src.trainers import compile_utils
 
 
 @keras.saving.register_keras_serializable(package="mtl_keras")
@@ -62,3 +63,38 @@ class TaskMeans(keras.metrics.Metric):
 
     def get_config(self):
         return {"task_names": self.task_names, "suffix": self.suffix, "name": self.name}
+
+
+class _DirectionHint:
+    """Name and direction of a logged value that is not a stand-alone metric."""
+
+    def __init__(self, name, direction):
+        self.name = name
+        self._direction = direction
+
+
+class TaskMetricsList(compile_utils.MetricsList):
+    """Every task's metrics in one container.
+
+    Keras' callbacks (`EarlyStopping`, `ModelCheckpoint`, ...) with
+    `mode="auto"` look up a monitored metric's direction in such containers,
+    so `monitor="val_species_accuracy"` or `monitor="val_species_loss"` work
+    without a `mode`. The per-task losses are listed as hints only: their
+    values come from the model's `TaskMeans` tracker.
+    """
+
+    def __init__(self, task_metrics, loss_names, name="task_metrics"):
+        flat = [m for group in task_metrics for m in group]
+        super().__init__(flat, name=name)
+        self._real_metrics = flat
+        self.metrics = flat + [_DirectionHint(n, "down") for n in loss_names]
+
+    def update_state(self, y_true=None, y_pred=None, sample_weight=None):
+        raise NotImplementedError("Update each task's metrics with its own masked labels.")
+
+    def reset_state(self):
+        for m in self._real_metrics:
+            m.reset_state()
+
+    def result(self):
+        return {m.name: m.result() for m in self._real_metrics}

@@ -10,7 +10,7 @@ from keras import ops
 
 from mtl_keras import weighting as weighting_lib
 from mtl_keras.layers.task_head import TaskHead
-from mtl_keras.metrics import TaskMeans
+from mtl_keras.metrics import TaskMeans, TaskMetricsList
 from mtl_keras.tasks import Task, validate_tasks
 from mtl_keras import validation
 
@@ -258,6 +258,8 @@ class MultiTaskModel(keras.Model):
     def _create_trackers(self):
         names = self.task_names
         self._task_metrics = [t.make_metrics() for t in self._tasks]
+        self._task_metric_list = TaskMetricsList(
+            self._task_metrics, [f"{n}_loss" for n in names])
         self._loss_means = TaskMeans(names, "_loss", name="task_losses")
         self._weight_means = TaskMeans(names, "_weight", name="task_weights")
         self._regularization_mean = keras.metrics.Mean(name="regularization_loss")
@@ -282,8 +284,7 @@ class MultiTaskModel(keras.Model):
         metrics = list(super().metrics)
         if self._loss_means is not None:
             metrics.append(self._loss_means)
-            for task_metrics in self._task_metrics:
-                metrics.extend(task_metrics)
+            metrics.append(self._task_metric_list)
             metrics.append(self._weight_means)
             if self.losses:
                 metrics.append(self._regularization_mean)
@@ -387,6 +388,9 @@ class MultiTaskModel(keras.Model):
             validation.check_data(self, vx, vy, "validation_data")
         callbacks = list(callbacks or [])
         callbacks.append(_WeightingEpochHook())
+        if isinstance(x, tf.data.Dataset):
+            # A dataset shuffles itself; Keras would only warn about `shuffle`.
+            kwargs.setdefault("shuffle", False)
         return super().fit(x, y, *args, validation_data=validation_data,
                            callbacks=callbacks, **kwargs)
 

@@ -401,10 +401,13 @@ class Task:
                 "rmse": keras.metrics.RootMeanSquaredError,
             }[key]
             return cls(name=name)
-        try:
-            metric = keras.metrics.get(identifier)
-        except ValueError:
-            metric = None
+        if key in ("accuracy", "auc", "precision", "recall", "mae", "mse", "rmse"):
+            metric = None  # a known name that does not fit this kind
+        else:
+            try:
+                metric = keras.metrics.get(identifier)
+            except ValueError:
+                metric = None
         if isinstance(metric, type) and issubclass(metric, keras.metrics.Metric):
             return metric(name=name)
         if isinstance(metric, keras.metrics.Metric):
