@@ -6,6 +6,7 @@ weights with KerasTuner and export it for TF Serving and TFLite.
 """
 
 from mtl_keras import backbones, builders, data, layers, weighting
+from mtl_keras import exporters
 from mtl_keras.builders import build_hard_sharing
 from mtl_keras.metrics import TaskMeans
 from mtl_keras.model import MultiTaskModel
@@ -22,6 +23,7 @@ __all__ = [
     "build_hard_sharing",
     "builders",
     "data",
+    "exporters",
     "layers",
     "weighting",
 ]

@@ -1,0 +1,46 @@
+"""Exporters: SavedModel for TF Serving and TFLite for phones, each verified.
+
+* `export_saved_model`: TF Serving's versioned layout, warm-up records,
+  `models.config`; `serving_default` plus one signature per task.
+* `export_tflite`: float32 / float16 / dynamic-range / int8, one file for all
+  tasks or one per task, same signatures.
+* `export_all`: both, returning a verification table (`format_reports`).
+
+Every artifact is compared with the Keras model before it is published (see
+`mtl_keras.exporters.verify` for the bound).
+"""
+
+from mtl_keras.exporters.bundle import export_all
+from mtl_keras.exporters.saved_model import (
+    export_saved_model,
+    read_warmup_requests,
+    update_models_config,
+)
+from mtl_keras.exporters.signatures import DEFAULT_SIGNATURE, input_signature
+from mtl_keras.exporters.tflite import QUANTIZATIONS, UnsupportedOpError, export_tflite
+from mtl_keras.exporters.verify import (
+    ATOL,
+    RTOL,
+    ArtifactReport,
+    TaskCheck,
+    VerificationError,
+    format_reports,
+)
+
+__all__ = [
+    "ATOL",
+    "ArtifactReport",
+    "DEFAULT_SIGNATURE",
+    "QUANTIZATIONS",
+    "RTOL",
+    "TaskCheck",
+    "UnsupportedOpError",
+    "VerificationError",
+    "export_all",
+    "export_saved_model",
+    "export_tflite",
+    "format_reports",
+    "input_signature",
+    "read_warmup_requests",
+    "update_models_config",
+]
