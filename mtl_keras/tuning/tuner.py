@@ -1,0 +1,307 @@
+"""`LossWeightTuner`: search task loss weights with any KerasTuner tuner."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from typing import Any, Callable, Mapping, Sequence
+
+import keras_tuner
+
+from mtl_keras.tasks import Task
+from mtl_keras.tuning import objectives as objectives_lib
+from mtl_keras.tuning.hypermodel import WEIGHT_PREFIX, LossWeightHyperModel
+
+TUNERS = {
+    "random_search": keras_tuner.RandomSearch,
+    "random": keras_tuner.RandomSearch,
+    "bayesian": keras_tuner.BayesianOptimization,
+    "bayesian_optimization": keras_tuner.BayesianOptimization,
+    "hyperband": keras_tuner.Hyperband,
+    "grid": keras_tuner.GridSearch,
+    "grid_search": keras_tuner.GridSearch,
+}
+
+
+def get_tuner_class(tuner: Any) -> type:
+    """Resolves `"random_search"`, `"bayesian"`, `"hyperband"`, `"grid"` or a Tuner class."""
+    if isinstance(tuner, str) and tuner.lower() in TUNERS:
+        return TUNERS[tuner.lower()]
+    if isinstance(tuner, type) and issubclass(tuner, keras_tuner.Tuner):
+        return tuner
+    raise ValueError(
+        f"Expected tuner to be one of {sorted(TUNERS)} or a `keras_tuner.Tuner` "
+        f"subclass. Received: tuner={tuner!r}"
+    )
+
+
+@dataclasses.dataclass
+class TrialResult:
+    """One trial of a loss-weight search.
+
+    Attributes:
+        trial_id: KerasTuner's trial id.
+        status: `"COMPLETED"`, `"RUNNING"`, `"INVALID"`, `"FAILED"`, ...
+        weights: `{task: loss weight}` the trial trained with.
+        hyperparameters: The trial's other hyperparameter values.
+        score: The objective's value at the trial's best epoch (None if none).
+        metrics: `{val_<task>_<metric>: value}` at that epoch.
+        on_pareto_front: Whether no other completed trial dominates it.
+    """
+
+    trial_id: str
+    status: str
+    weights: dict
+    hyperparameters: dict
+    score: float | None
+    metrics: dict
+    on_pareto_front: bool = False
+
+
+class LossWeightTuner:
+    """Searches task loss weights (and the user's hyperparameters) with KerasTuner.
+
+    A thin helper: it builds a `LossWeightHyperModel`, hands it to the chosen
+    KerasTuner tuner with the objective's `keras_tuner.Objective`, and reads the
+    trials back as `TrialResult`s, a Pareto front, a summary table and a plot.
+    The KerasTuner tuner is `self.tuner`: resuming (`overwrite=False`, the
+    default) and distributed search (the `KERASTUNER_TUNER_ID`,
+    `KERASTUNER_ORACLE_IP` and `KERASTUNER_ORACLE_PORT` environment variables:
+    one chief, any number of workers) work as in KerasTuner.
+
+    Args:
+        build_fn: `build_fn(hp, weights) -> MultiTaskModel` (see
+            `LossWeightHyperModel`).
+        tasks: The model's `Task` list.
+        objective: `"pareto"` (default), `"delta_m"` (with `baselines`), a
+            metric key such as `"species_accuracy"`, a dict `{metric key:
+            coefficient}`, or an `Objective`.
+        tuner: `"random_search"`, `"bayesian"`, `"hyperband"`, `"grid"`, or a
+            `keras_tuner.Tuner` subclass.
+        max_trials: Number of trials (default 10; not used by Hyperband, which
+            takes `max_epochs` in `tuner_kwargs`).
+        baselines: Per-task baselines for `"delta_m"`.
+        min_weight, max_weight, sampling, step, fixed, normalize, optimizer:
+            The search space, see `LossWeightHyperModel`.
+        seed: Seeds the oracle and every trial's weight initialization, so that
+            trials differ only by their hyperparameters.
+        directory, project_name, overwrite: KerasTuner's project settings.
+        **tuner_kwargs: More arguments of the tuner class (`max_epochs`,
+            `executions_per_trial`, `num_initial_points`, ...).
+
+    Raises:
+        ValueError: Before any trial: an objective naming an unknown task or
+            metric, or depending on the weights (`val_loss`); `"delta_m"`
+            without a baseline for every task; no free weight; GridSearch
+            without `step`; `max_trials` with Hyperband.
+
+    Example:
+
+    >>> import keras, numpy as np, mtl_keras as mtl, tempfile
+    >>> tasks = [mtl.Task("a", "binary"), mtl.Task("b", "regression")]
+    >>> def build(hp, weights):
+    ...     return mtl.build_hard_sharing(keras.Input((4,)), mtl.backbones.mlp([8]), tasks)
+    >>> x = np.random.rand(32, 4).astype("float32")
+    >>> y = {"a": (x[:, 0] > 0.5).astype("int32"), "b": x[:, 1]}
+    >>> tuner = LossWeightTuner(build, tasks, objective="b_mae", max_trials=2,
+    ...                         directory=tempfile.mkdtemp(), seed=0)
+    >>> _ = tuner.search(x, y, validation_data=(x, y), epochs=1, verbose=0)
+    >>> len(tuner.results()), sorted(tuner.best_weights())
+    (2, ['a', 'b'])
+    """
+
+    def __init__(
+        self,
+        build_fn: Callable,
+        tasks: Sequence[Task],
+        objective: Any = "pareto",
+        tuner: Any = "random_search",
+        max_trials: int | None = None,
+        baselines: Mapping[str, float] | None = None,
+        min_weight: float = 0.1,
+        max_weight: float = 10.0,
+        sampling: str = "log",
+        step: float | None = None,
+        fixed: Mapping[str, float] | None = None,
+        normalize: str | None = "mean",
+        optimizer: Any = "adam",
+        seed: int | None = None,
+        directory: str | None = None,
+        project_name: str = "loss_weights",
+        overwrite: bool = False,
+        **tuner_kwargs,
+    ):
+        self.tuner_class = get_tuner_class(tuner)
+        if issubclass(self.tuner_class, keras_tuner.GridSearch) and step is None:
+            raise ValueError(
+                "Expected a grid step for GridSearch (e.g. step=2.0 with log sampling: "
+                f"0.1, 0.2, 0.4, ...). Received: step=None"
+            )
+        self.hypermodel = LossWeightHyperModel(
+            build_fn, tasks, objective=objective, baselines=baselines,
+            min_weight=min_weight, max_weight=max_weight, sampling=sampling, step=step,
+            fixed=fixed, normalize=normalize, optimizer=optimizer, seed=seed,
+        )
+        self.objective = self.hypermodel.objective
+        kwargs = dict(tuner_kwargs)
+        if issubclass(self.tuner_class, keras_tuner.Hyperband):
+            if max_trials is not None:
+                raise ValueError(
+                    "Hyperband sets its number of trials from max_epochs and factor. "
+                    f"Expected max_trials=None. Received: max_trials={max_trials!r}"
+                )
+            if "max_epochs" not in kwargs:
+                raise ValueError("Expected max_epochs=... for Hyperband. Received none.")
+        else:
+            max_trials = 10 if max_trials is None else max_trials
+            if not isinstance(max_trials, int) or max_trials < 1:
+                raise ValueError(f"Expected max_trials >= 1. Received: max_trials={max_trials!r}")
+            kwargs["max_trials"] = max_trials
+        self.tuner = self.tuner_class(
+            hypermodel=self.hypermodel, objective=self.objective.to_keras_tuner(),
+            directory=directory, project_name=project_name, overwrite=overwrite,
+            seed=seed, **kwargs,
+        )
+
+    # ------------------------------------------------------------- search
+    def search(self, *fit_args, **fit_kwargs) -> "LossWeightTuner":
+        """Runs the search: arguments as in `model.fit` (`validation_data` required).
+
+        Raises:
+            ValueError: Without `validation_data` (nothing has run yet).
+        """
+        if fit_kwargs.get("validation_data") is None and not fit_kwargs.get("validation_split"):
+            raise ValueError(
+                "Expected validation_data: tuning objectives are validation metrics "
+                f"({self.objective.metric_keys}). Received: validation_data=None"
+            )
+        self.tuner.search(*fit_args, **fit_kwargs)
+        return self
+
+    # ------------------------------------------------------------ results
+    def results(self) -> list[TrialResult]:
+        """Every trial, in id order, with its weights and per-task validation metrics."""
+        results = []
+        for trial_id in sorted(self.tuner.oracle.trials):
+            trial = self.tuner.oracle.trials[trial_id]
+            values = dict(trial.hyperparameters.values)
+            try:
+                weights = self.hypermodel.weights_from_values(values)
+            except ValueError:
+                weights = {}
+            tracked = trial.metrics.metrics
+            metrics = {}
+            for name in tracked:
+                if name.startswith("val_") and name != "val_loss":
+                    value = trial.metrics.get_last_value(name)
+                    if value is not None:
+                        metrics[name] = float(value)
+            score = trial.score if trial.score is not None else None
+            results.append(TrialResult(
+                trial_id=trial.trial_id, status=str(trial.status), weights=weights,
+                hyperparameters={k: v for k, v in values.items()
+                                 if not k.startswith(WEIGHT_PREFIX)},
+                score=None if score is None or not math.isfinite(score) else float(score),
+                metrics=metrics,
+            ))
+        done = [r for r in results if r.status == "COMPLETED"]
+        for i in objectives_lib.pareto_front([r.metrics for r in done], self.front_directions()):
+            done[i].on_pareto_front = True
+        return results
+
+    def front_directions(self) -> dict[str, str]:
+        """`{val metric key: direction}` the Pareto front is taken over.
+
+        The objective's metrics for a Pareto or Δm objective; otherwise each
+        task's first metric.
+        """
+        if isinstance(self.objective, (objectives_lib.ParetoObjective, objectives_lib.DeltaM)):
+            return self.objective.directions
+        directions = {}
+        for task in self.hypermodel.tasks:
+            metric = objectives_lib.task_metric_names(task)[0]
+            directions[f"val_{task.name}_{metric}"] = task.metric_direction(metric)
+        return directions
+
+    def pareto_front(self) -> list[TrialResult]:
+        """The completed trials that no other completed trial dominates."""
+        return [r for r in self.results() if r.on_pareto_front]
+
+    def best_trial(self) -> TrialResult:
+        """The completed trial with the best objective value.
+
+        Raises:
+            RuntimeError: If no trial has completed.
+        """
+        done = [r for r in self.results() if r.status == "COMPLETED" and r.score is not None]
+        if not done:
+            raise RuntimeError("Expected at least one completed trial. Received none: run search().")
+        sign = 1.0 if self.objective.direction == "max" else -1.0
+        return max(done, key=lambda r: sign * r.score)
+
+    def best_weights(self) -> dict[str, float]:
+        """`{task: weight}` of the best trial."""
+        return dict(self.best_trial().weights)
+
+    def best_hyperparameters(self):
+        """The `keras_tuner.HyperParameters` of the best trial."""
+        return self.tuner.oracle.trials[self.best_trial().trial_id].hyperparameters
+
+    def best_model(self):
+        """The best trial's model, restored at its best epoch."""
+        return self.tuner.load_model(self.tuner.oracle.trials[self.best_trial().trial_id])
+
+    # ----------------------------------------------------------- reports
+    def summary(self, print_fn: Callable[[str], Any] | None = print) -> str:
+        """A table of every trial: weights, objective and every per-task metric.
+
+        Rows on the Pareto front are marked `*`; the best weights follow.
+        """
+        from mtl_keras.tuning.report import summary_text
+
+        text = summary_text(self.results(), self.hypermodel.task_names, self.objective)
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
+    def plot(self, path: str, metrics: Sequence[str] | None = None) -> str:
+        """Writes a PNG of the completed trials over 2-3 metrics, front highlighted.
+
+        Args:
+            path: Output file (`.png`).
+            metrics: 2 or 3 `val_<task>_<metric>` keys; default the front's
+                metrics (at most the first three).
+
+        Returns:
+            `path`.
+        """
+        from mtl_keras.tuning.report import plot_trials
+
+        directions = self.front_directions()
+        if metrics is not None:
+            keys = [m if m.startswith("val_") else f"val_{m}" for m in metrics]
+            directions = {}
+            for key in keys:
+                task, metric = objectives_lib.resolve_metric_key(key, self.hypermodel.tasks)
+                directions[f"val_{task.name}_{metric}"] = task.metric_direction(metric)
+        else:
+            directions = dict(list(directions.items())[:3])
+        done = [r for r in self.results() if r.status == "COMPLETED"]
+        return plot_trials(done, directions, path)
+
+    def to_json(self, path: str | None = None) -> str:
+        """The results (and best weights) as JSON; written to `path` if given."""
+        try:
+            best = dataclasses.asdict(self.best_trial())
+        except RuntimeError:
+            best = None
+        text = json.dumps({
+            "objective": {"name": self.objective.name, "direction": self.objective.direction},
+            "best": best,
+            "trials": [dataclasses.asdict(r) for r in self.results()],
+        }, indent=2)
+        if path is not None:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+        return text
