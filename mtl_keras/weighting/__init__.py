@@ -10,6 +10,16 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from mtl_keras.weighting.base import GradientWeighting, LossWeighting, Weighting
+from mtl_keras.weighting.aligned_mtl import AlignedMTL, aligned_mtl
+from mtl_keras.weighting.cagrad import CAGrad, cagrad
+from mtl_keras.weighting.graddrop import GradDrop, graddrop
+from mtl_keras.weighting.gradnorm import GradNorm, gradnorm
+from mtl_keras.weighting.gradvac import GradVac, gradvac
+from mtl_keras.weighting.imtl_g import IMTLG, imtl_g
+from mtl_keras.weighting.mgda import MGDA, mgda, mgda_ub
+from mtl_keras.weighting.nash_mtl import NashMTL, nash_mtl
+from mtl_keras.weighting.pcgrad import PCGrad, pcgrad
+from mtl_keras.weighting.upgrad import UPGrad, upgrad
 from mtl_keras.weighting.dbmtl import DualBalancingLossScale
 from mtl_keras.weighting.dwa import DynamicWeightAverage
 from mtl_keras.weighting.famo import FAMO
@@ -29,6 +39,22 @@ _REGISTRY: dict[str, Callable[[], Weighting]] = {
     "famo": FAMO,
     "dbmtl": DualBalancingLossScale,
 }
+
+
+# Gradient-combination methods (mtl_keras/gradient_step.py runs them).
+_REGISTRY.update({
+    "gradnorm": GradNorm,
+    "mgda": MGDA,
+    "mgda_ub": mgda_ub,
+    "pcgrad": PCGrad,
+    "graddrop": GradDrop,
+    "gradvac": GradVac,
+    "imtl_g": IMTLG,
+    "cagrad": CAGrad,
+    "nash_mtl": NashMTL,
+    "aligned_mtl": AlignedMTL,
+    "upgrad": UPGrad,
+})
 
 
 def register(name: str, factory: Callable[[], Weighting]) -> None:
@@ -76,6 +102,27 @@ def get(identifier: Any) -> Weighting:
 
 
 __all__ = [
+    "AlignedMTL",
+    "CAGrad",
+    "GradDrop",
+    "GradNorm",
+    "GradVac",
+    "IMTLG",
+    "MGDA",
+    "NashMTL",
+    "PCGrad",
+    "UPGrad",
+    "aligned_mtl",
+    "cagrad",
+    "graddrop",
+    "gradnorm",
+    "gradvac",
+    "imtl_g",
+    "mgda",
+    "mgda_ub",
+    "nash_mtl",
+    "pcgrad",
+    "upgrad",
     "DualBalancingLossScale",
     "DynamicWeightAverage",
     "FAMO",

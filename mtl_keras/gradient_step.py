@@ -1,0 +1,231 @@
+"""The training step of gradient-combination methods (PCGrad, MGDA, CAGrad, ...).
+
+`MultiTaskModel.train_step` calls `gradient_train_step(model, data)` when the
+compiled weighting strategy has `combines_gradients = True`. One step:
+
+1. Forward pass: `trunk -> representation(s) -> heads`, masked per-task losses
+   (this replica's share, exactly as `MultiTaskModel.compute_loss`), plus the
+   regularization losses. With a `LossScaleOptimizer` (mixed precision) the
+   losses are multiplied by the loss scale before differentiation.
+2. Per-task gradients, vectorised over tasks with one `tape.jacobian(...,
+   experimental_use_pfor=True)` (TensorFlow's parallel-for turns the
+   `num_tasks` backward passes into one batched backward pass):
+
+   * `mode="parameters"`: w.r.t. the trunk's trainable variables, flattened
+     into a `(num_tasks, dim)` matrix;
+   * `mode="representation"`: w.r.t. the trunk's output (the batch of shared
+     representations, flattened); the per-task backward passes stop there.
+
+   The matrix is unscaled (divided by the loss scale) before it is combined.
+3. Tasks without a label in the (global) batch are marked absent
+   (`present == 0`); their rows are zero and every rule leaves them out.
+4. Non-finite rows raise an `InvalidArgumentError` naming the task(s), unless a
+   `LossScaleOptimizer` is in use: it expects occasional overflow and skips
+   such steps (lowering the loss scale) itself.
+5. `direction, weights = model.weighting.combine_gradients(matrix, present)`.
+   In representation mode the direction is carried through the trunk with
+   one backward pass (`output_gradients`).
+6. Head variables get the gradient of the sum of the task losses (each head
+   only sees its own task); regularization gradients are added to every
+   variable; the optimizer applies it all.
+
+Distribution (`tf.distribute.MirroredStrategy`): each replica's per-task
+losses are its share of the global mean (see `MultiTaskModel.compute_loss`),
+so in parameters mode the per-task gradient matrix is **all-reduced (summed)
+across replicas before combining**: every replica combines the same global
+matrix and computes the same direction. In representation mode the columns
+of the matrix are the replica's own samples, so the matrices are
+**all-gathered along the sample axis**; each replica combines the full matrix
+and back-propagates its own slice of the direction. Since Keras optimizers
+sum gradients over replicas, the replicated parameter-mode direction is
+divided by the number of replicas before it is applied.
+
+Logs: `<task>_weight` is the weight the rule gave each task (for rules that
+are not a weighted sum, see each method's documentation); `loss` is the sum
+of the task losses plus regularization, as in evaluation.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from keras.src.losses.loss import unscale_loss_for_distribution
+
+
+def _replica_context():
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return None
+    return ctx
+
+
+def _flatten_rows(jacobians, num_tasks):
+    return tf.concat(
+        [tf.reshape(tf.cast(j, tf.float32), [num_tasks, -1]) for j in jacobians], axis=1
+    )
+
+
+def _split_like(vector, variables):
+    sizes = [_num_elements(v) for v in variables]
+    parts = tf.split(vector, sizes)
+    return [tf.reshape(p, v.shape) for p, v in zip(parts, variables)]
+
+
+def _num_elements(variable):
+    n = 1
+    for d in variable.shape:
+        n *= int(d)
+    return n
+
+
+def _check_finite(grads, task_names):
+    finite = tf.reduce_all(tf.math.is_finite(grads), axis=1)
+    bad = tf.boolean_mask(tf.constant(list(task_names)), tf.logical_not(finite))
+    tf.debugging.Assert(
+        tf.reduce_all(finite),
+        [
+            "Expected finite per-task gradients. Received NaN or inf in the "
+            "gradient of task(s):",
+            bad,
+            "Check those tasks' labels (inputs, loss) or lower the learning rate.",
+        ],
+        name="check_task_gradients",
+    )
+
+
+def _is_loss_scale_optimizer(optimizer):
+    return isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+
+
+def gradient_train_step(model, data):
+    """One training step of `model` with a gradient-combination strategy.
+
+    Args:
+        model: A compiled `mtl_keras.MultiTaskModel` whose `weighting` is a
+            `GradientWeighting`.
+        data: A batch `(x, y)` or `(x, y, sample_weight)`.
+
+    Returns:
+        The logs dict, as `keras.Model.train_step`.
+
+    Raises:
+        ValueError: At trace time, when the strategy's mode does not fit the
+            architecture (representation mode without a shared representation).
+    """
+    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+    strategy = model.weighting
+    if hasattr(strategy, "check_model"):
+        strategy.check_model(model)
+    mode = getattr(strategy, "mode", "parameters")
+    if mode == "representation" and not model.has_shared_representation:
+        raise ValueError(
+            "Expected a model with one shared representation for "
+            "mode='representation'. Received: a trunk with one output per task."
+        )
+    optimizer = model.optimizer
+    task_names = model.task_names
+    num_tasks = len(task_names)
+
+    trunk_vars = list(model.trunk.trainable_variables)
+    trunk_ids = {id(v) for v in trunk_vars}
+    head_vars = [v for h in model.heads for v in h.trainable_variables
+                 if id(v) not in trunk_ids]
+    seen = trunk_ids | {id(v) for v in head_vars}
+    other_vars = [v for v in model.trainable_variables if id(v) not in seen]
+
+    with tf.GradientTape(persistent=True) as tape:
+        reps = model.trunk(x, training=True)
+        if mode == "representation":
+            tape.watch(reps)
+        y_pred = {}
+        for task, head in zip(model.tasks, model.heads):
+            rep = reps if model.has_shared_representation else reps[task.name]
+            y_pred[task.name] = head(rep, training=True)
+        sums, counts = model.task_losses(y, y_pred, sample_weight)
+        ctx = _replica_context()
+        global_counts = counts if ctx is None else ctx.all_reduce("sum", counts)
+        local = tf.math.divide_no_nan(sums, global_counts)
+        present = tf.cast(global_counts > 0.0, tf.float32)
+        if model.losses:
+            reg = tf.add_n([tf.cast(model._aggregate_additional_loss(v), tf.float32)
+                            for v in model.losses])
+        else:
+            reg = None
+        scaled_local = optimizer.scale_loss(local)
+        scaled_sum = tf.reduce_sum(scaled_local)
+        if reg is not None:
+            scaled_reg = optimizer.scale_loss(reg)
+            scaled_sum = scaled_sum + scaled_reg
+
+    # Heads (and any other trainable variable): gradient of the plain sum.
+    rest_vars = head_vars + other_vars
+    rest_grads = tape.gradient(scaled_sum, rest_vars) if rest_vars else []
+
+    if mode == "parameters":
+        jac = tape.jacobian(scaled_local, trunk_vars, experimental_use_pfor=True)
+        jac = [tf.zeros((num_tasks,) + tuple(v.shape)) if j is None else j
+               for j, v in zip(jac, trunk_vars)]
+        matrix = _flatten_rows(jac, num_tasks)
+    else:
+        rep_jac = tape.jacobian(scaled_local, reps, experimental_use_pfor=True)
+        if rep_jac is None:
+            rep_jac = tf.zeros((num_tasks,) + tuple(tf.shape(reps)))
+        matrix = tf.reshape(tf.cast(rep_jac, tf.float32), [num_tasks, -1])
+
+    scale = tf.cast(optimizer.scale_loss(tf.constant(1.0)), tf.float32)
+    matrix = matrix / scale
+    if ctx is not None:
+        if mode == "parameters":
+            matrix = ctx.all_reduce("sum", matrix)
+        else:
+            local_size = tf.shape(matrix)[1:2]
+            sizes = ctx.all_gather(local_size, axis=0)
+            matrix = ctx.all_gather(matrix, axis=1)
+            offset = tf.reduce_sum(sizes[: ctx.replica_id_in_sync_group])
+    matrix = matrix * present[:, None]
+    if not _is_loss_scale_optimizer(optimizer):
+        _check_finite(matrix, task_names)
+
+    if getattr(strategy, "needs_losses", False):
+        global_losses = tf.stop_gradient(
+            local if ctx is None else ctx.all_reduce("sum", local)
+        )
+        direction, weights = strategy.combine_gradients(matrix, present,
+                                                        losses=global_losses)
+    else:
+        direction, weights = strategy.combine_gradients(matrix, present)
+    direction = tf.cast(direction, tf.float32) * scale
+
+    if mode == "parameters":
+        if ctx is not None:
+            direction = direction / float(ctx.num_replicas_in_sync)
+        trunk_grads = _split_like(direction, trunk_vars)
+    else:
+        if ctx is not None:
+            direction = tf.slice(direction, tf.reshape(offset, [1]), local_size)
+        out_grad = tf.cast(tf.reshape(direction, tf.shape(reps)), reps.dtype)
+        trunk_grads = tape.gradient(reps, trunk_vars, output_gradients=out_grad)
+        trunk_grads = [tf.zeros(v.shape) if g is None else g
+                       for g, v in zip(trunk_grads, trunk_vars)]
+    if reg is not None and trunk_vars:
+        reg_grads = tape.gradient(scaled_reg, trunk_vars)
+        trunk_grads = [g if r is None else g + tf.cast(r, g.dtype)
+                       for g, r in zip(trunk_grads, reg_grads)]
+    del tape
+
+    pairs = [(g, v) for g, v in zip(trunk_grads + list(rest_grads), trunk_vars + rest_vars)
+             if g is not None]
+    if pairs:
+        optimizer.apply_gradients(pairs)
+
+    total = tf.reduce_sum(local * present)
+    if reg is not None:
+        total = total + reg
+        model._regularization_mean.update_state(unscale_loss_for_distribution(reg))
+    batch = tf.shape(tf.nest.flatten(x)[0])[0]
+    model._loss_tracker.update_state(unscale_loss_for_distribution(total),
+                                     sample_weight=batch)
+    model._loss_means.update_state(sums, counts)
+    model._weight_means.update_state(tf.cast(weights, tf.float32))
+    return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)

@@ -1,0 +1,108 @@
+"""GradDrop: gradient sign dropout.
+
+Chen, Ngiam, Huang, Luong, Kretzschmar, Chai and Anguelov, "Just Pick a Sign:
+Optimizing Deep Multitask Models with Gradient Sign Dropout", NeurIPS 2020.
+"""
+
+from __future__ import annotations
+
+import random
+
+import keras
+import tensorflow as tf
+
+from mtl_keras.weighting.gradient_common import (
+    SharedGradientWeighting, as_matrix, as_present,
+)
+
+
+def graddrop(grads, present=None, seed=(0, 0), leak: float = 0.0):
+    """Combines per-task gradients with GradDrop.
+
+    Per coordinate, the sign purity `P = 1/2 (1 + sum_i g_i / sum_i |g_i|)`
+    and one uniform draw `U` decide which sign survives:
+    `M_i = [P > U] [g_i > 0] + [P < U] [g_i < 0]`, and the direction is the
+    **sum** `sum_i (leak + (1 - leak) M_i) g_i`. Coordinates where every task
+    agrees in sign are never dropped. The rule is coordinate-wise, not a
+    weighted sum: the returned "weights" are the fraction of each task's
+    non-zero coordinates that were kept.
+
+    Args:
+        grads: `(num_tasks, dim)` per-task gradients.
+        present: Optional `(num_tasks,)` 0/1 mask; absent tasks are left out.
+        seed: Stateless seed (pair of ints or int64 `(2,)` tensor) of `U`.
+        leak: In `[0, 1]`: the share of every gradient that always passes
+            (0 is the paper's GradDrop, 1 is the plain sum).
+
+    Returns:
+        `(direction (dim,), kept_fraction (num_tasks,))`.
+
+    Example:
+
+    >>> d, kept = graddrop([[1.0, 2.0], [3.0, -2.0]], seed=(0, 0))
+    >>> float(d[0])
+    4.0
+    """
+    grads = as_matrix(grads)
+    present = as_present(present, grads)
+    grads = grads * present[:, None]
+    purity = 0.5 * (1.0 + tf.math.divide_no_nan(
+        tf.reduce_sum(grads, 0), tf.reduce_sum(tf.abs(grads), 0)))
+    seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
+    u = tf.random.stateless_uniform(tf.shape(purity), seed=seed)
+    keep_pos = tf.cast(purity > u, tf.float32)
+    keep_neg = tf.cast(purity < u, tf.float32)
+    mask = keep_pos[None, :] * tf.cast(grads > 0, tf.float32) + \
+        keep_neg[None, :] * tf.cast(grads < 0, tf.float32)
+    mask = leak + (1.0 - leak) * mask
+    direction = tf.reduce_sum(mask * grads, axis=0)
+    nonzero = tf.cast(tf.not_equal(grads, 0.0), tf.float32)
+    kept = tf.math.divide_no_nan(tf.reduce_sum(mask * nonzero, 1), tf.reduce_sum(nonzero, 1))
+    return direction, kept * present
+
+
+@keras.saving.register_keras_serializable(package="mtl_keras")
+class GradDrop(SharedGradientWeighting):
+    """GradDrop (Chen et al., NeurIPS 2020) as a `compile(weighting=...)` strategy.
+
+    The paper applies it to the gradients at a shared activation layer, so
+    `mode="representation"` is its setting; `"parameters"` applies the same
+    coordinate-wise rule to the shared weights. Logged `<task>_weight` is the
+    fraction of the task's gradient coordinates kept.
+
+    Args:
+        mode: `"parameters"` (default) or `"representation"`.
+        leak: Share of every gradient that always passes, in `[0, 1]`.
+        seed: Optional int seed (random if None); the step counter is folded in.
+
+    Example:
+
+    >>> import mtl_keras as mtl
+    >>> mtl.weighting.GradDrop(leak=0.2).get_config()["leak"]
+    0.2
+    """
+
+    def __init__(self, mode: str = "parameters", leak: float = 0.0,
+                 seed: int | None = None, **kwargs):
+        super().__init__(mode=mode, **kwargs)
+        from mtl_keras.weighting.gradient_common import validate_number
+
+        self.leak = validate_number(leak, "leak", 0.0, 1.0)
+        if seed is not None and not isinstance(seed, int):
+            raise TypeError(f"Expected seed to be an int or None. Received: seed={seed!r}")
+        self.seed = seed
+        self._seed = random.randint(0, 2**31 - 1) if seed is None else seed
+
+    def build(self, input_shape=None):
+        self.step = self.add_step_counter()
+
+    def combine_gradients(self, grads, present):
+        step = self.step.value
+        self.step.assign_add(1)
+        seed = tf.stack([tf.constant(self._seed, tf.int64), step])
+        return graddrop(grads, present, seed=seed, leak=self.leak)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(leak=self.leak, seed=self.seed)
+        return config

@@ -1,0 +1,127 @@
+"""Shared pieces of the gradient-combination methods.
+
+`SharedGradientWeighting` adds the `mode` argument to `GradientWeighting`:
+
+* `"parameters"`: the rows of the `(num_tasks, dim)` matrix are each task's
+  gradient w.r.t. the shared (trunk) trainable variables, flattened and
+  concatenated. Exact, works for every architecture.
+* `"representation"`: the rows are each task's gradient w.r.t. the shared
+  representation (the trunk's output, flattened over the batch), as in
+  MGDA-UB (Sener & Koltun, NeurIPS 2018). Cheaper: the per-task backward
+  passes stop at the trunk's output and one backward pass carries the
+  combined direction through the trunk. Needs a single shared representation
+  (hard sharing).
+
+The helpers below are small TensorFlow functions used by several rules: the
+Gram matrix, safe norms and the normalisation of the `present` mask.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from mtl_keras.weighting.base import GradientWeighting
+
+MODES = ("parameters", "representation")
+EPS = 1e-12
+
+
+def validate_mode(mode):
+    if mode not in MODES:
+        raise ValueError(f"Expected mode to be one of {list(MODES)}. Received: mode={mode!r}")
+    return mode
+
+
+def validate_number(value, name, low=None, high=None, low_inclusive=True):
+    """Checks a float hyperparameter lies in [low, high] (or (low, high])."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"Expected {name} to be a number. Received: {name}={value!r}")
+    ok = value == value  # not NaN
+    if low is not None:
+        ok = ok and (value >= low if low_inclusive else value > low)
+    if high is not None:
+        ok = ok and value <= high
+    if not ok:
+        bounds = f"{'[' if low_inclusive else '('}{low}, {high}]"
+        raise ValueError(f"Expected {name} in {bounds}. Received: {name}={value!r}")
+    return value
+
+
+def as_matrix(grads):
+    """Converts `grads` to a float32 `(num_tasks, dim)` tensor."""
+    grads = tf.convert_to_tensor(grads, tf.float32)
+    if grads.shape.rank != 2:
+        raise ValueError(
+            f"Expected a (num_tasks, dim) gradient matrix. Received: shape={grads.shape}"
+        )
+    return grads
+
+
+def as_present(present, grads):
+    """The `(num_tasks,)` float mask of tasks taking part (all ones if None)."""
+    if present is None:
+        return tf.ones(tf.shape(grads)[:1], tf.float32)
+    return tf.cast(tf.convert_to_tensor(present), tf.float32)
+
+
+def gram(grads):
+    """`G G^T`: the `(num_tasks, num_tasks)` matrix of inner products."""
+    return tf.matmul(grads, grads, transpose_b=True)
+
+
+def weighted_sum(weights, grads):
+    """`sum_i w_i g_i` as a `(dim,)` vector."""
+    return tf.linalg.matvec(grads, weights, transpose_a=True)
+
+
+def safe_sqrt(x):
+    """`sqrt(max(x, 0))` with a finite gradient at 0."""
+    return tf.sqrt(tf.maximum(x, EPS)) * tf.cast(x > EPS, x.dtype)
+
+
+def cosine_matrix(grads):
+    """Pairwise cosine similarities; 0 where a gradient is zero."""
+    k = gram(grads)
+    norms = safe_sqrt(tf.linalg.diag_part(k))
+    return tf.math.divide_no_nan(k, norms[:, None] * norms[None, :])
+
+
+class SharedGradientWeighting(GradientWeighting):
+    """A `GradientWeighting` with a `mode` ("parameters" or "representation").
+
+    Args:
+        mode: What the per-task gradients are taken with respect to: the
+            shared trainable variables (`"parameters"`, default) or the
+            shared representation (`"representation"`, hard sharing only).
+    """
+
+    def __init__(self, mode: str = "parameters", **kwargs):
+        super().__init__(**kwargs)
+        self.mode = validate_mode(mode)
+
+    def check_model(self, model) -> None:
+        """Raises a `ValueError` if `mode` does not fit `model`'s architecture."""
+        if self.mode == "representation" and not model.has_shared_representation:
+            raise ValueError(
+                f"{type(self).__name__}(mode='representation') needs one shared "
+                "representation that every head reads (hard sharing). Expected a "
+                "model whose trunk outputs one tensor. Received: a trunk that "
+                "outputs one representation per task (soft sharing, cross-stitch, "
+                "MMoE/PLE). Use mode='parameters' for this architecture."
+            )
+
+    def add_step_counter(self):
+        """A non-trainable int step counter (same value on every replica)."""
+        return self.add_weight(
+            shape=(), initializer="zeros", dtype="int64", trainable=False,
+            name="step", aggregation="only_first_replica",
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        config["mode"] = self.mode
+        return config
+

@@ -1,0 +1,138 @@
+"""GradVac: gradient vaccine, aligning gradients towards a target similarity.
+
+Wang, Tsvetkov, Firat and Cao, "Gradient Vaccine: Investigating and Improving
+Multi-task Optimization in Massively Multilingual Models", ICLR 2021.
+"""
+
+from __future__ import annotations
+
+import random
+
+import keras
+import tensorflow as tf
+
+from mtl_keras.weighting.gradient_common import (
+    SharedGradientWeighting, as_matrix, as_present, gram, safe_sqrt, validate_number,
+    weighted_sum,
+)
+from mtl_keras.weighting.pcgrad import random_orders
+
+
+def gradvac(grads, targets, present=None, beta: float = 0.5, seed=(0, 0)):
+    """Combines per-task gradients with GradVac.
+
+    For every task `i` and, in a random order, every other task `j` with
+    cosine `phi = cos(g_i', g_j)` below the target `phi_hat_ij`:
+
+        g_i' <- g_i' + ||g_i'|| (phi_hat sqrt(1 - phi^2) - phi sqrt(1 - phi_hat^2))
+                       / (||g_j|| sqrt(1 - phi_hat^2)) g_j
+
+    which raises the cosine to `phi_hat_ij`. The targets are then updated as
+    an exponential moving average, `phi_hat_ij <- (1 - beta) phi_hat_ij +
+    beta phi` (only for pairs of present tasks). With all targets 0 the rule
+    equals PCGrad. The direction is the **sum** of the adjusted gradients;
+    computed on the Gram matrix, so implied weights are returned. The paper
+    applies it per layer; here it acts on the whole flattened matrix.
+
+    Args:
+        grads: `(num_tasks, dim)` per-task gradients.
+        targets: `(num_tasks, num_tasks)` current targets `phi_hat`.
+        present: Optional `(num_tasks,)` 0/1 mask; absent tasks are left out.
+        beta: EMA rate of the targets, in `[0, 1]`.
+        seed: Stateless seed of the random orders.
+
+    Returns:
+        `(direction (dim,), weights (num_tasks,), new_targets)`.
+
+    Example:
+
+    >>> import tensorflow as tf
+    >>> d, w, t = gradvac([[1.0, 0.0], [-1.0, 1.0]], tf.zeros((2, 2)))
+    >>> [round(float(v), 3) for v in d]
+    [0.5, 1.5]
+    """
+    grads = as_matrix(grads)
+    present = as_present(present, grads)
+    grads = grads * present[:, None]
+    targets = tf.convert_to_tensor(targets, tf.float32)
+    t = grads.shape[0]
+    k = gram(grads)
+    norms = safe_sqrt(tf.linalg.diag_part(k))
+    orders = random_orders(t, seed)
+    eye = tf.eye(t)
+    rows, new_targets = [], []
+    for i in range(t):
+        c = eye[i]
+        target_row = targets[i]
+        for step in range(t):
+            j = orders[i, step]
+            norm_i = safe_sqrt(tf.tensordot(c, tf.linalg.matvec(k, c), 1))
+            norm_j = tf.gather(norms, j)
+            phi = tf.clip_by_value(tf.math.divide_no_nan(
+                tf.tensordot(c, tf.gather(k, j), 1), norm_i * norm_j), -1.0, 1.0)
+            phi_hat = tf.clip_by_value(tf.gather(target_row, j), -1.0, 1.0)
+            both = tf.logical_and(
+                tf.logical_and(present[i] > 0, tf.gather(present, j) > 0),
+                tf.logical_and(tf.not_equal(j, i), norm_i * norm_j > 0))
+            coef = norm_i * (phi_hat * tf.sqrt(1.0 - phi * phi)
+                             - phi * tf.sqrt(1.0 - phi_hat * phi_hat))
+            coef = tf.math.divide_no_nan(coef, norm_j * tf.sqrt(1.0 - phi_hat * phi_hat))
+            coef = tf.where(tf.logical_and(both, phi < phi_hat), coef, 0.0)
+            c = c + coef * tf.gather(eye, j)
+            updated = (1.0 - beta) * phi_hat + beta * phi
+            target_row = tf.where(
+                tf.logical_and(both, tf.equal(tf.range(t), j)), updated, target_row)
+        rows.append(c * present[i])
+        new_targets.append(target_row)
+    weights = tf.reduce_sum(tf.stack(rows), axis=0) * present
+    return weighted_sum(weights, grads), weights, tf.stack(new_targets)
+
+
+@keras.saving.register_keras_serializable(package="mtl_keras")
+class GradVac(SharedGradientWeighting):
+    """GradVac (Wang et al., ICLR 2021) as a `compile(weighting=...)` strategy.
+
+    Keeps the `(num_tasks, num_tasks)` EMA of pairwise cosine similarities in
+    a non-trainable variable (saved with the model) and raises each pair's
+    similarity to it (see `gradvac`).
+
+    Args:
+        mode: `"parameters"` (default) or `"representation"`.
+        beta: EMA rate of the target similarities, in `[0, 1]` (paper: 1e-2).
+        seed: Optional int seed of the random task orders.
+
+    Example:
+
+    >>> import mtl_keras as mtl
+    >>> mtl.weighting.GradVac(beta=0.01).get_config()["beta"]
+    0.01
+    """
+
+    def __init__(self, mode: str = "parameters", beta: float = 0.01,
+                 seed: int | None = None, **kwargs):
+        super().__init__(mode=mode, **kwargs)
+        self.beta = validate_number(beta, "beta", 0.0, 1.0)
+        if seed is not None and not isinstance(seed, int):
+            raise TypeError(f"Expected seed to be an int or None. Received: seed={seed!r}")
+        self.seed = seed
+        self._seed = random.randint(0, 2**31 - 1) if seed is None else seed
+
+    def build(self, input_shape=None):
+        self.step = self.add_step_counter()
+        self.targets = self.add_weight(
+            shape=(self.num_tasks, self.num_tasks), initializer="zeros",
+            trainable=False, name="targets", aggregation="only_first_replica")
+
+    def combine_gradients(self, grads, present):
+        step = self.step.value
+        self.step.assign_add(1)
+        seed = tf.stack([tf.constant(self._seed, tf.int64), step])
+        direction, weights, targets = gradvac(grads, self.targets.value, present,
+                                              self.beta, seed)
+        self.targets.assign(targets)
+        return direction, weights
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(beta=self.beta, seed=self.seed)
+        return config

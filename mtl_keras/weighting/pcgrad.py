@@ -1,0 +1,118 @@
+"""PCGrad: gradient surgery by projecting conflicting gradients.
+
+Yu, Kumar, Gupta, Levine, Hausman and Finn, "Gradient Surgery for Multi-Task
+Learning", NeurIPS 2020.
+"""
+
+from __future__ import annotations
+
+import random
+
+import keras
+import tensorflow as tf
+
+from mtl_keras.weighting.gradient_common import (
+    SharedGradientWeighting, as_matrix, as_present, gram, weighted_sum,
+)
+
+
+def random_orders(num_tasks: int, seed) -> tf.Tensor:
+    """`(num_tasks, num_tasks)` int32: row `i` is a random permutation of the tasks."""
+    seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
+    noise = tf.random.stateless_uniform((num_tasks, num_tasks), seed=seed)
+    return tf.cast(tf.argsort(noise, axis=1), tf.int32)
+
+
+def pcgrad(grads, present=None, seed=(0, 0)):
+    """Combines per-task gradients with PCGrad.
+
+    For every task `i`, in a random order over the other tasks `j`:
+    `g_i <- g_i - min(g_i . g_j, 0) / ||g_j||^2 * g_j` (projection onto the
+    normal plane of the original `g_j` when they conflict). The direction is
+    the **sum** of the projected gradients (the paper's convention). Computed
+    on the Gram matrix, so every projected gradient is a linear combination
+    `g_i' = sum_j C_ij g_j` and the implied weights are `sum_i C_ij`.
+
+    Args:
+        grads: `(num_tasks, dim)` per-task gradients (static `num_tasks`).
+        present: Optional `(num_tasks,)` 0/1 mask; absent tasks are left out.
+        seed: Stateless seed, a pair of ints (or an int64 `(2,)` tensor),
+            fixing the projection orders.
+
+    Returns:
+        `(direction (dim,), weights (num_tasks,))` with `direction = weights @ grads`.
+
+    Example:
+
+    >>> d, w = pcgrad([[1.0, 0.0], [-1.0, 1.0]])
+    >>> [round(float(v), 3) for v in d]
+    [0.5, 1.5]
+    """
+    grads = as_matrix(grads)
+    present = as_present(present, grads)
+    grads = grads * present[:, None]
+    t = grads.shape[0]
+    k = gram(grads)
+    sq = tf.linalg.diag_part(k)
+    orders = random_orders(t, seed)
+    eye = tf.eye(t)
+    rows = []
+    for i in range(t):
+        c = eye[i]
+        for step in range(t):
+            j = orders[i, step]
+            dot = tf.tensordot(c, tf.gather(k, j), 1)  # g_i' . g_j
+            coef = tf.where(
+                tf.logical_and(dot < 0.0, tf.not_equal(j, i)),
+                tf.math.divide_no_nan(dot, tf.gather(sq, j)),
+                0.0,
+            )
+            c = c - coef * tf.gather(eye, j)
+        rows.append(c * present[i])
+    weights = tf.reduce_sum(tf.stack(rows), axis=0) * present
+    return weighted_sum(weights, grads), weights
+
+
+@keras.saving.register_keras_serializable(package="mtl_keras")
+class PCGrad(SharedGradientWeighting):
+    """PCGrad (Yu et al., NeurIPS 2020) as a `compile(weighting=...)` strategy.
+
+    Each task gradient has its conflicting components (negative inner
+    product) with the other tasks' gradients projected away, in a random
+    order; the projected gradients are summed (see `pcgrad`).
+
+    Args:
+        mode: `"parameters"` (default) or `"representation"`.
+        seed: Optional int seeding the projection orders (random if None).
+            The step counter is folded in, so orders change every step.
+
+    Example:
+
+    >>> import mtl_keras as mtl
+    >>> strategy = mtl.weighting.PCGrad(mode="representation", seed=1)
+    >>> strategy.get_config()["mode"]
+    'representation'
+    """
+
+    def __init__(self, mode: str = "parameters", seed: int | None = None, **kwargs):
+        super().__init__(mode=mode, **kwargs)
+        if seed is not None and not isinstance(seed, int):
+            raise TypeError(f"Expected seed to be an int or None. Received: seed={seed!r}")
+        self.seed = seed
+        self._seed = random.randint(0, 2**31 - 1) if seed is None else seed
+
+    def build(self, input_shape=None):
+        self.step = self.add_step_counter()
+
+    def next_seed(self):
+        step = self.step.value
+        self.step.assign_add(1)
+        return tf.stack([tf.constant(self._seed, tf.int64), step])
+
+    def combine_gradients(self, grads, present):
+        return pcgrad(grads, present, seed=self.next_seed())
+
+    def get_config(self):
+        config = super().get_config()
+        config["seed"] = self.seed
+        return config
