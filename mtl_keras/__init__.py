@@ -5,9 +5,15 @@ train it with `model.fit` on `tf.data`, weight the task losses, tune the
 weights with KerasTuner and export it for TF Serving and TFLite.
 """
 
-from mtl_keras import backbones, builders, data, layers, weighting
+from mtl_keras import backbones, builders, data, layers, regularizers, weighting
 from mtl_keras import exporters
-from mtl_keras.builders import build_hard_sharing
+from mtl_keras.builders import (
+    build_cross_stitch,
+    build_hard_sharing,
+    build_mmoe,
+    build_ple,
+    build_soft_sharing,
+)
 from mtl_keras.metrics import TaskMeans
 from mtl_keras.model import MultiTaskModel
 from mtl_keras.tasks import KINDS, Task
@@ -20,10 +26,15 @@ __all__ = [
     "Task",
     "TaskMeans",
     "backbones",
+    "build_cross_stitch",
     "build_hard_sharing",
+    "build_mmoe",
+    "build_ple",
+    "build_soft_sharing",
     "builders",
     "data",
     "exporters",
     "layers",
+    "regularizers",
     "weighting",
 ]

@@ -263,6 +263,12 @@ class MultiTaskModel(keras.Model):
         self._loss_means = TaskMeans(names, "_loss", name="task_losses")
         self._weight_means = TaskMeans(names, "_weight", name="task_weights")
         self._regularization_mean = keras.metrics.Mean(name="regularization_loss")
+        # Layers with a named penalty (e.g. soft sharing) get their own log entry.
+        self._penalty_means = [
+            (layer, keras.metrics.Mean(name=layer.penalty_log_name))
+            for layer in self._flatten_layers(include_self=False)
+            if getattr(layer, "penalty_log_name", None)
+        ]
 
     def get_compile_config(self):
         if self.compiled and getattr(self, "_mtl_compile_config", None):
@@ -288,6 +294,7 @@ class MultiTaskModel(keras.Model):
             metrics.append(self._weight_means)
             if self.losses:
                 metrics.append(self._regularization_mean)
+            metrics.extend(mean for _, mean in self._penalty_means)
         return metrics
 
     # ---------------------------------------------------------- loss, metrics
@@ -342,6 +349,10 @@ class MultiTaskModel(keras.Model):
             self._regularization_mean.update_state(
                 keras.src.losses.loss.unscale_loss_for_distribution(reg)
             )
+            for layer, mean in self._penalty_means:
+                value = layer.penalty()
+                if value is not None:
+                    mean.update_state(value)
         self._loss_means.update_state(sums, counts)
         if training:
             self._weight_means.update_state(weights)
