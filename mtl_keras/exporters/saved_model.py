@@ -43,10 +43,12 @@ def build_archive(model, tasks: list[str] | None = None) -> keras.export.ExportA
     sig.check_model(model)
     spec = sig.input_signature(model)
     archive = keras.export.ExportArchive()
-    archive.track(model)
+    # Track the trunk and heads (for lookup tables, e.g. in preprocessing), not
+    # the model: its weighting strategy's variables are not needed to serve.
+    archive.track(model.trunk)
+    for head in model.heads:
+        archive.track(head)
     for name, fn in sig.serving_functions(model, tasks).items():
-        if hasattr(fn, "task_model"):
-            archive.track(fn.task_model)
         archive.add_endpoint(name, fn, input_signature=[spec])
     return archive
 

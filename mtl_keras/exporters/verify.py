@@ -63,6 +63,7 @@ class ArtifactReport:
     quantization: str
     size_bytes: int
     checks: list = dataclasses.field(default_factory=list)
+    note: str = ""
 
     @property
     def is_float(self) -> bool:
@@ -180,6 +181,9 @@ def format_reports(reports: list[ArtifactReport]) -> str:
               "ok", "metric", "keras", "artifact", "change")
     rows = [header]
     for r in reports:
+        if not r.checks:
+            rows.append((_short(r.path), r.quantization, f"{r.size_bytes / 1024:.1f}",
+                         r.note or "-", "", "", "", "", "", "", "", ""))
         for i, c in enumerate(r.checks):
             first = i == 0
             rows.append((
