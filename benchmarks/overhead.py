@@ -1,0 +1,138 @@
+"""Training-step overhead of `MultiTaskModel.fit` over a plain Keras multi-output model.
+
+Both models have the same layers (an MLP trunk and one dense head per task),
+the same optimizer, the same per-task losses and metrics and the same
+`tf.data` pipeline (fully labelled, so the plain model is a fair baseline for
+the masked one). Rounds are interleaved (MTL, plain, MTL, plain, ...), each
+round times `steps` training steps after a warm-up, and the figure is the
+median over rounds of the per-round ratio.
+
+    python benchmarks/overhead.py [--rounds 15] [--steps 50] [--out BENCHMARKS.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import mtl_keras as mtl  # noqa: E402
+
+TASKS = [mtl.Task("cls", "multiclass", num_classes=5), mtl.Task("bin", "binary"),
+         mtl.Task("reg", "regression")]
+
+
+def make_data(n, features, batch):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, features)).astype("float32")
+    y = {"cls": rng.integers(0, 5, n).astype("int32"),
+         "bin": rng.integers(0, 2, n).astype("int32"),
+         "reg": rng.normal(size=n).astype("float32")}
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch, drop_remainder=True) \
+        .cache().repeat().prefetch(4)
+
+
+def build_mtl(features, units):
+    model = mtl.build_hard_sharing(keras.Input((features,)), mtl.backbones.mlp(units), TASKS)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    return model
+
+
+def build_plain(features, units):
+    inp = keras.Input((features,))
+    z = mtl.layers.MLP(units)(inp)
+    outputs = {
+        "cls": keras.layers.Dense(5, activation="softmax", name="cls")(z),
+        "bin": keras.layers.Dense(1, activation="sigmoid", name="bin")(z),
+        "reg": keras.layers.Dense(1, name="reg")(z),
+    }
+    model = keras.Model(inp, outputs)
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss={"cls": "sparse_categorical_crossentropy", "bin": "binary_crossentropy",
+              "reg": "mean_squared_error"},
+        metrics={"cls": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+                 "bin": [keras.metrics.BinaryAccuracy(name="accuracy"),
+                         keras.metrics.AUC(name="auc")],
+                 "reg": [keras.metrics.MeanAbsoluteError(name="mae"),
+                         keras.metrics.RootMeanSquaredError(name="rmse")]},
+    )
+    return model
+
+
+def time_steps(model, ds, steps):
+    t0 = time.perf_counter()
+    model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)
+    return (time.perf_counter() - t0) / steps
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rounds", type=int, default=15)
+    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--features", type=int, default=64)
+    p.add_argument("--units", default="256,256")
+    p.add_argument("--out", default=None, help="Append the result section to this markdown file.")
+    args = p.parse_args(argv)
+    units = [int(u) for u in args.units.split(",")]
+    ds = make_data(args.batch * 16, args.features, args.batch)
+    models = {"mtl": build_mtl(args.features, units), "plain": build_plain(args.features, units)}
+    assert models["mtl"].count_params() == models["plain"].count_params()
+    for m in models.values():  # warm-up: tracing and first steps
+        time_steps(m, ds, 10)
+    ratios, times = [], {"mtl": [], "plain": []}
+    for r in range(args.rounds):
+        order = ("mtl", "plain") if r % 2 == 0 else ("plain", "mtl")
+        t = {name: time_steps(models[name], ds, args.steps) for name in order}
+        times["mtl"].append(t["mtl"])
+        times["plain"].append(t["plain"])
+        ratios.append(t["mtl"] / t["plain"])
+    median = statistics.median(ratios)
+    q = statistics.quantiles(ratios, n=4)
+    report = (
+        "## MultiTaskModel overhead\n\n"
+        f"Command: `python benchmarks/overhead.py --rounds {args.rounds} --steps {args.steps} "
+        f"--batch {args.batch} --features {args.features} --units {args.units}`\n\n"
+        f"Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
+        f"TensorFlow {tf.__version__}, Keras {keras.__version__}. 3 tasks (5-class, binary, "
+        f"regression), MLP trunk {units}, batch {args.batch}, same metrics on both sides.\n\n"
+        "| quantity | value |\n|---|---|\n"
+        f"| median step time, MultiTaskModel | {statistics.median(times['mtl']) * 1e3:.2f} ms |\n"
+        f"| median step time, plain Keras multi-output | "
+        f"{statistics.median(times['plain']) * 1e3:.2f} ms |\n"
+        f"| **median ratio MTL / plain** (target <= 1.03) | **{median:.3f}** |\n"
+        f"| ratio quartiles | {q[0]:.3f} - {q[2]:.3f} |\n"
+        f"| rounds x steps | {args.rounds} x {args.steps} (interleaved) |\n"
+    )
+    print(report)
+    if args.out:
+        _write_section(args.out, "## MultiTaskModel overhead", report)
+    return 0 if median <= 1.03 else 1
+
+
+def _write_section(path, heading, body):
+    """Replaces (or appends) the section starting at `heading` in a markdown file."""
+    text = open(path, encoding="utf-8").read() if os.path.exists(path) else "# Benchmarks\n"
+    start = text.find(heading)
+    if start >= 0:
+        end = text.find("\n## ", start + len(heading))
+        text = text[:start] + body.rstrip() + "\n" + (text[end:] if end >= 0 else "")
+    else:
+        text = text.rstrip() + "\n\n" + body.rstrip() + "\n"
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
