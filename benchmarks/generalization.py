@@ -1,0 +1,274 @@
+"""Generalization on MultiFashion: one model per task versus multi-task models.
+
+For each training-set size and seed, trains
+
+* single-task models (one LeNet-style `ConvEncoder` + head per task), the
+  baseline;
+* hard sharing (one shared `ConvEncoder`) with equal weights and with every
+  weighting method registered in `mtl_keras.weighting.available()`;
+* soft sharing (one `ConvEncoder` tower per task, L2-coupled) and MMoE (a
+  shared conv stem, then gated MLP experts) with equal weights, when those
+  builders exist;
+
+and reports the test accuracy of tasks "left" and "right" (mean and standard
+deviation over seeds) and Δm, the mean relative change over the single-task
+accuracies (Maninis et al., CVPR 2019; positive is better), paired by seed.
+
+The architecture follows Sener & Koltun (NeurIPS 2018) on MultiMNIST: conv
+10@5x5, max-pool, conv 20@5x5, max-pool, dense 50, one linear head per task.
+Their reference (MultiMNIST, left / right accuracy): single-task 97.23 / 95.90,
+equal weights 96.46 / 94.99, MGDA-UB 97.26 / 95.90.
+
+Usage:
+
+    python benchmarks/generalization.py --quick          # minutes on 2 cores
+    python benchmarks/generalization.py                  # 1k, 5k, 60k x 3 seeds
+
+Writes `<out>.json`, `<out>.md` (the table) and `<out>.png` (the plot).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import mtl_keras as mtl  # noqa: E402
+
+TASKS = ("left", "right")
+REFERENCE = {  # Sener & Koltun 2018, MultiMNIST, test accuracy (%)
+    "single-task": (97.23, 95.90),
+    "equal weights": (96.46, 94.99),
+    "MGDA-UB": (97.26, 95.90),
+}
+
+
+def encoder(name="conv_encoder"):
+    return mtl.backbones.conv(filters=(10, 20), kernel_size=5, dense_units=50, name=name)
+
+
+def conv_stem():
+    """The conv part of `encoder()` (no dense layer): MMoE's shared stem."""
+    return keras.Sequential([
+        keras.layers.Reshape((28, 28, 1)),
+        keras.layers.Conv2D(10, 5, padding="same", activation="relu"),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Conv2D(20, 5, padding="same", activation="relu"),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Flatten(),
+    ], name="conv_stem")
+
+
+def build(arch, tasks):
+    """A model for `arch` in {"single", "hard", "soft", "mmoe"}."""
+    image = keras.Input((28, 28), name="image")
+    if arch in ("single", "hard"):
+        return mtl.build_hard_sharing(image, encoder(), tasks)
+    if arch == "soft":
+        return mtl.build_soft_sharing(image, encoder(), tasks, coupling="l2")
+    if arch == "mmoe":
+        return mtl.build_mmoe({"image": image}, tasks, num_experts=4, expert_units=(50,),
+                              preprocessing={"image": conv_stem()})
+    raise ValueError(f"Unknown architecture {arch!r}")
+
+
+def train_eval(arch, method, tasks, train, test, epochs, batch_size, seed, lr):
+    """Trains one model; returns `{task: test accuracy in %}`."""
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    model = build(arch, tasks)
+    model.compile(optimizer=keras.optimizers.Adam(lr), weighting=method)
+    names = [t.name for t in tasks]
+    # MMoE's conv stem is per-input preprocessing, so its model takes {"image": x}.
+    wrap = (lambda a: {"image": a}) if isinstance(model.trunk._inputs_struct, dict) \
+        else (lambda a: a)
+    x, y = train
+    ds = tf.data.Dataset.from_tensor_slices((wrap(x), {n: y[n] for n in names}))
+    ds = ds.shuffle(len(x), seed=seed).batch(batch_size).prefetch(2)
+    model.fit(ds, epochs=epochs, verbose=0)
+    tx, ty = test
+    test_ds = tf.data.Dataset.from_tensor_slices((wrap(tx), {n: ty[n] for n in names}))
+    test_ds = test_ds.batch(1000)
+    logs = model.evaluate(test_ds, verbose=0, return_dict=True)
+    return {n: 100.0 * logs[f"{n}_accuracy"] for n in names}
+
+
+def delta_m(acc, base):
+    """Δm in %: mean over tasks of (acc - base) / base (accuracy: higher is better)."""
+    return 100.0 * float(np.mean([(acc[t] - base[t]) / base[t] for t in TASKS]))
+
+
+def configurations(archs, methods):
+    configs = []
+    if "hard" in archs:
+        configs += [("hard", m) for m in methods]
+    for arch in ("soft", "mmoe"):
+        if arch in archs:
+            configs.append((arch, "equal"))
+    return configs
+
+
+def run(args):
+    start = time.time()
+    train_all = mtl.data.load_multifashion("train", path=args.data_path, seed=0)
+    test = mtl.data.load_multifashion("test", path=args.data_path, seed=0,
+                                      num_examples=args.test_examples)
+    tasks = mtl.data.multifashion_tasks()
+    sizes = [len(train_all[0]) if s == "full" else int(s) for s in args.sizes]
+    results = []  # rows: size, seed, arch, method, left, right, seconds
+    for size in sizes:
+        epochs = args.epochs or max(3, min(30, math.ceil(args.steps * args.batch_size / size)))
+        for seed in args.seeds:
+            # A seeded subset of the (already shuffled) training pairs.
+            idx = np.random.default_rng(seed).permutation(len(train_all[0]))[:size]
+            train = (train_all[0][idx], {t: v[idx] for t, v in train_all[1].items()})
+            t0 = time.time()
+            single = {}
+            for task in tasks:
+                single.update(train_eval("single", "equal", [task], train, test, epochs,
+                                         args.batch_size, seed, args.lr))
+            results.append(dict(size=size, seed=seed, arch="single", method="-",
+                                epochs=epochs, seconds=time.time() - t0, **single))
+            _log(results[-1])
+            for arch, method in configurations(args.archs, args.methods):
+                t0 = time.time()
+                acc = train_eval(arch, method, tasks, train, test, epochs, args.batch_size,
+                                 seed, args.lr)
+                results.append(dict(size=size, seed=seed, arch=arch, method=method,
+                                    epochs=epochs, seconds=time.time() - t0, **acc))
+                _log(results[-1])
+    wall = time.time() - start
+    return results, wall
+
+
+def _log(row):
+    print(f"n={row['size']:>5} seed={row['seed']} {row['arch']:>6} {row['method']:<12} "
+          f"left={row['left']:.2f} right={row['right']:.2f} ({row['seconds']:.0f}s)",
+          flush=True)
+
+
+def summarize(results):
+    """Rows `(size, arch, method, left mean, left std, right mean, right std, Δm mean, Δm std)`."""
+    base = {(r["size"], r["seed"]): r for r in results if r["arch"] == "single"}
+    groups = {}
+    for r in results:
+        groups.setdefault((r["size"], r["arch"], r["method"]), []).append(r)
+    table = []
+    for (size, arch, method), rows in groups.items():
+        left = np.array([r["left"] for r in rows])
+        right = np.array([r["right"] for r in rows])
+        dm = np.array([delta_m(r, base[(size, r["seed"])]) for r in rows])
+        table.append(dict(size=size, arch=arch, method=method, seeds=len(rows),
+                          left=left.mean(), left_std=left.std(),
+                          right=right.mean(), right_std=right.std(),
+                          delta_m=dm.mean(), delta_m_std=dm.std()))
+    return table
+
+
+def markdown(table):
+    lines = ["| train size | model | weighting | seeds | left acc (%) | right acc (%) | Δm (%) |",
+             "|---:|---|---|---:|---:|---:|---:|"]
+    for r in table:
+        lines.append(
+            f"| {r['size']} | {r['arch']} | {r['method']} | {r['seeds']} | "
+            f"{r['left']:.2f} ± {r['left_std']:.2f} | {r['right']:.2f} ± {r['right_std']:.2f} | "
+            f"{r['delta_m']:+.2f} ± {r['delta_m_std']:.2f} |")
+    return "\n".join(lines)
+
+
+def plot(table, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sizes = sorted({r["size"] for r in table})
+    labels = sorted({(r["arch"], r["method"]) for r in table if r["arch"] != "single"})
+    fig, ax = plt.subplots(figsize=(max(6, 0.45 * len(labels) + 2), 4))
+    width = 0.8 / max(1, len(sizes))
+    for i, size in enumerate(sizes):
+        rows = {(r["arch"], r["method"]): r for r in table if r["size"] == size}
+        xs = [j + i * width for j, lab in enumerate(labels) if lab in rows]
+        dm = [rows[lab]["delta_m"] for lab in labels if lab in rows]
+        err = [rows[lab]["delta_m_std"] for lab in labels if lab in rows]
+        ax.bar(xs, dm, width, yerr=err, label=f"n = {size}", capsize=2)
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.set_xticks([j + 0.4 - width / 2 for j in range(len(labels))])
+    ax.set_xticklabels([f"{a}\n{m}" if a != "hard" else m for a, m in labels],
+                       rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel("Δm over single-task (%)  (higher is better)")
+    ax.set_title("MultiFashion: multi-task vs single-task test accuracy")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true",
+                   help="tiny run: n=1000, seeds 0-2, 2000 test examples, a few methods")
+    p.add_argument("--sizes", nargs="+", default=None, help="training sizes, or 'full'")
+    p.add_argument("--seeds", nargs="+", type=int, default=None)
+    p.add_argument("--methods", nargs="+", default=None,
+                   help="weighting methods for hard sharing (default: all registered)")
+    p.add_argument("--archs", nargs="+", default=["single", "hard", "soft", "mmoe"])
+    p.add_argument("--epochs", type=int, default=None,
+                   help="epochs (default: ~--steps optimizer steps, 3..30 epochs)")
+    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--test-examples", type=int, default=None)
+    p.add_argument("--data-path", default=None, help="Fashion-MNIST IDX directory")
+    p.add_argument("--out", default="benchmarks/results/generalization")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.sizes = args.sizes or ["1000"]
+        args.seeds = args.seeds if args.seeds is not None else [0, 1, 2]
+        args.methods = args.methods or ["equal", "uncertainty", "dwa", "mgda_ub", "pcgrad"]
+        args.test_examples = args.test_examples or 2000
+        args.steps = min(args.steps, 200)
+    args.sizes = args.sizes or ["1000", "5000", "full"]
+    args.seeds = args.seeds if args.seeds is not None else [0, 1, 2]
+    available = mtl.weighting.available()
+    if args.methods is None:
+        args.methods = [m for m in available if m != "static"]
+    unknown = [m for m in args.methods if m not in available]
+    if unknown:
+        p.error(f"unknown weighting methods {unknown}; available: {available}")
+    args.archs = [a for a in args.archs
+                  if a in ("single", "hard") or getattr(mtl, f"build_{a}_sharing"
+                                                        if a == "soft" else f"build_{a}", None)]
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    results, wall = run(args)
+    table = summarize(results)
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+    command = "python benchmarks/generalization.py " + " ".join(sys.argv[1:] if argv is None
+                                                                  else argv)
+    with open(args.out + ".json", "w") as f:
+        json.dump({"command": command, "wall_seconds": wall, "results": results,
+                   "summary": table}, f, indent=1)
+    text = markdown(table)
+    with open(args.out + ".md", "w") as f:
+        f.write(text + "\n")
+    plot(table, args.out + ".png")
+    print(text)
+    print(f"wall time: {wall:.0f} s; command: {command}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
