@@ -302,6 +302,18 @@ class TaskSampler:
             ds = ds.batch(self.batch_size, drop_remainder=True)
         return ds.prefetch(tf.data.AUTOTUNE)
 
+    def evaluation_dataset(self) -> tf.data.Dataset:
+        """Every example of every task exactly once, in task order, batched.
+
+        Labels of the other tasks are masked as in `dataset()`. Finite and not
+        shuffled: use it for `model.evaluate` or `validation_data`, where each
+        task's metrics then cover its whole dataset.
+        """
+        ds = self._datasets[0]
+        for other in self._datasets[1:]:
+            ds = ds.concatenate(other)
+        return ds.batch(self.batch_size).prefetch(tf.data.AUTOTUNE)
+
 
 def mix_datasets(
     datasets: Mapping[str, tf.data.Dataset],

@@ -145,10 +145,21 @@ def test_mixed_dataset_trains_a_multitask_model():
     model = mtl.build_hard_sharing(keras.Input((2,)), mtl.backbones.mlp([4]), _tasks())
     model.compile(optimizer="adam")
     history = model.fit(sampler.dataset(), epochs=2, steps_per_epoch=sampler.steps_per_epoch,
-                        verbose=0)
+                        validation_data=sampler.evaluation_dataset(), verbose=0)
     assert sampler.steps_per_epoch == 6
     assert len(history.history["loss"]) == 2
     assert all(np.isfinite(history.history["a_loss"] + history.history["b_loss"]))
+    assert all(np.isfinite(history.history["val_a_loss"] + history.history["val_b_loss"]))
+
+
+def test_evaluation_dataset_covers_every_example_once():
+    sampler = TaskSampler(_datasets(5, 7), _tasks(), 4, strategy="uniform")
+    batches = list(sampler.evaluation_dataset())
+    assert [int(x.shape[0]) for x, _ in batches] == [4, 4, 4]
+    a = np.concatenate([y["a"].numpy() for _, y in batches])
+    b = np.concatenate([y["b"].numpy() for _, y in batches])
+    np.testing.assert_array_equal(a, [2] * 5 + [-1] * 7)
+    np.testing.assert_array_equal(np.isnan(b), [True] * 5 + [False] * 7)
 
 
 # ------------------------------------------------------------------ bad input
