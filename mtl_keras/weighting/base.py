@@ -56,6 +56,11 @@ class Weighting(keras.layers.Layer):
     def build(self, input_shape=None):
         """Creates variables; `self.task_names` is set. Override to add state."""
 
+    def get_build_config(self):
+        # Built by `build_for_tasks` at compile time, not from an input shape:
+        # a saved strategy must not be rebuilt (with no tasks) when loaded.
+        return None
+
     def on_epoch_end(self, epoch: int) -> None:
         """Called by the model after each training epoch (eagerly). No-op by default."""
 
