@@ -73,10 +73,12 @@ def export_all(
         warmup_inputs = _head(labelled_sample[0], 4)
     sample_inputs = _head(labelled_sample[0], 64) if labelled_sample is not None else None
     reports = []
+    source = None
     if "savedmodel" in formats:
         reports.append(export_saved_model(
             model, os.path.join(out_dir, "serving"), model_name=model_name,
             warmup_inputs=warmup_inputs, sample_inputs=sample_inputs))
+        source = reports[-1].path
     if "tflite" in formats:
         for q in quantizations:
             if q == "int8" and representative_data is None:
@@ -87,7 +89,7 @@ def export_all(
                 quantization=q, representative_data=representative_data,
                 per_task=per_task, sample_inputs=sample_inputs,
                 labelled_sample=labelled_sample, allow_select_tf_ops=allow_select_tf_ops,
-                overwrite=True))
+                overwrite=True, saved_model_dir=source))
     return reports
 
 

@@ -126,7 +126,10 @@ def convert(
         ops.append(tf.lite.OpsSet.SELECT_TF_OPS)
     converter.target_spec.supported_ops = ops
     try:
-        return converter.convert()
+        with warnings.catch_warnings():
+            # int8 calibration runs TF's deprecated interpreter internally.
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+            return converter.convert()
     except Exception as e:  # ConverterError lives in a private module
         raise _explain(e, model, allow_select_tf_ops) from e
 
@@ -185,6 +188,7 @@ def export_tflite(
     allow_select_tf_ops: bool = False,
     calibration_steps: int = 100,
     overwrite: bool = False,
+    saved_model_dir: str | None = None,
 ) -> list[verify.ArtifactReport]:
     """Exports a `MultiTaskModel` to TFLite, checked against the Keras model.
 
@@ -207,6 +211,10 @@ def export_tflite(
             unverified, with a warning and `report.note`.
         calibration_steps: Representative samples used for int8 calibration.
         overwrite: Replace existing files (default: refuse).
+        saved_model_dir: Convert from this SavedModel, written by
+            `export_saved_model` for this same `model` (e.g. `report.path`), instead
+            of tracing the model again. It must have the signatures needed.
+            The result is still compared with the Keras model.
 
     Returns:
         One `ArtifactReport` per file written.
@@ -265,9 +273,12 @@ def export_tflite(
     work = tempfile.mkdtemp(prefix="mtl-tflite-")
     reports, staged = [], []
     try:
-        write_saved_model(model, os.path.join(work, "sm"), names)
+        source = saved_model_dir
+        if source is None:
+            source = os.path.join(work, "sm")
+            write_saved_model(model, source, names)
         for target, keys in targets.items():
-            content = convert(os.path.join(work, "sm"), keys, quantization, feeds,
+            content = convert(source, keys, quantization, feeds,
                               calibration_steps, allow_select_tf_ops, model)
             report = verify.ArtifactReport(target, "tflite", quantization, len(content))
             try:
