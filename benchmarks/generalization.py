@@ -234,7 +234,7 @@ def parse_args(argv=None):
     if args.quick:
         args.sizes = args.sizes or ["1000"]
         args.seeds = args.seeds if args.seeds is not None else [0, 1, 2]
-        args.methods = args.methods or ["equal", "uncertainty", "dwa", "mgda_ub", "pcgrad"]
+        args.methods = args.methods or ["equal", "uncertainty", "mgda_ub", "pcgrad"]
         args.test_examples = args.test_examples or 2000
         args.steps = min(args.steps, 200)
     args.sizes = args.sizes or ["1000", "5000", "full"]
