@@ -6,7 +6,7 @@ weights with KerasTuner and export it for TF Serving and TFLite.
 """
 
 from mtl_keras import backbones, builders, data, layers, regularizers, weighting
-from mtl_keras import exporters
+from mtl_keras import callbacks, exporters, plotting
 from mtl_keras.builders import (
     build_cross_stitch,
     build_hard_sharing,
@@ -32,9 +32,11 @@ __all__ = [
     "build_ple",
     "build_soft_sharing",
     "builders",
+    "callbacks",
     "data",
     "exporters",
     "layers",
+    "plotting",
     "regularizers",
     "weighting",
 ]

@@ -1,5 +1,5 @@
 """Every loss-level method inside `model.fit`: missing labels, mixed precision,
-per-task representations, and `.keras` save/load with its state."""
+every architecture, and `.keras` save/load with its state."""
 
 import json
 import subprocess
@@ -23,12 +23,17 @@ def _hard(tasks):
     return mtl.build_hard_sharing(keras.Input((4,), name="x"), mtl.backbones.mlp([8]), tasks)
 
 
-def _towers(tasks):
-    # One tower per task: the trunk outputs {task: representation}.
-    inputs = keras.Input((4,), name="x")
-    reps = {t.name: keras.layers.Dense(8, activation="relu", name=f"tower_{t.name}")(inputs)
-            for t in tasks}
-    return mtl.MultiTaskModel(keras.Model(inputs, reps, name="trunk"), tasks)
+ARCHITECTURES = {
+    "hard": _hard,
+    "soft": lambda tasks: mtl.build_soft_sharing(
+        keras.Input((4,), name="x"), mtl.backbones.mlp([8]), tasks),
+    "cross_stitch": lambda tasks: mtl.build_cross_stitch(
+        keras.Input((4,), name="x"), [keras.layers.Dense(8, activation="relu")], tasks),
+    "mmoe": lambda tasks: mtl.build_mmoe(
+        keras.Input((4,), name="x"), tasks, num_experts=2, expert_units=(8,)),
+    "ple": lambda tasks: mtl.build_ple(
+        keras.Input((4,), name="x"), tasks, num_levels=1, expert_units=(8,)),
+}
 
 
 def _data(n=32, seed=0):
@@ -47,14 +52,14 @@ def _state(strategy):
     return {v.path: np.array(v.numpy()) for v in strategy.variables}
 
 
-# Each method once; the stateful ones also on per-task representations.
-CASES = [("static", "hard"), ("uncertainty", "towers"), ("dwa", "towers"), ("rlw", "hard"),
-         ("gls", "hard"), ("famo", "towers"), ("dbmtl", "hard")]
+# Each method once, and every architecture at least once.
+CASES = [("static", "hard"), ("uncertainty", "soft"), ("dwa", "cross_stitch"),
+         ("rlw", "mmoe"), ("gls", "ple"), ("famo", "mmoe"), ("dbmtl", "cross_stitch")]
 
 
 @pytest.mark.parametrize("name,architecture", CASES)
 def test_fit_with_missing_labels(name, architecture):
-    model = (_hard if architecture == "hard" else _towers)(_tasks())
+    model = ARCHITECTURES[architecture](_tasks())
     model.compile(optimizer=keras.optimizers.Adam(0.01), weighting=name)
     x, y = _data()
     history = model.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0).history
