@@ -1,0 +1,178 @@
+"""`mtl-keras tune`: search the task loss weights of the penguins model with KerasTuner.
+
+1. Trains the model with equal weights (the reference, and by default the Δm
+   baselines: its validation scores).
+2. Searches the weights with the chosen KerasTuner tuner and objective, in
+   `--directory/--project-name` (an interrupted search resumes unless
+   `--overwrite`; for a distributed search set KerasTuner's
+   `KERASTUNER_TUNER_ID`, `KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT`).
+3. Prints every trial, the Pareto front and the best weights, writes a PNG of
+   the trials and a JSON report, then retrains the best weights from the same
+   seed for the same epochs and prints their test metrics next to equal
+   weights.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from mtl_keras.commands import _common
+
+
+def add_parser(subparsers):
+    p = subparsers.add_parser(
+        "tune", help="Search task loss weights with KerasTuner on the bundled penguins data.")
+    p.add_argument("--data", default="penguins", choices=list(_common.DATASETS))
+    p.add_argument("--trials", type=int, default=8, help="Number of trials (default 8).")
+    p.add_argument("--epochs", type=int, default=20,
+                   help="Epochs per trial, and Hyperband's max_epochs (default 20).")
+    p.add_argument("--tuner", default="random_search",
+                   choices=["random_search", "bayesian", "hyperband", "grid"])
+    p.add_argument("--objective", default="delta_m",
+                   help="delta_m (default), pareto, a metric key such as species_accuracy or "
+                        "val_body_mass_mae, or weighted:species_accuracy=1,body_mass_mae=2.")
+    p.add_argument("--baselines", default="equal",
+                   help="Δm baselines: 'equal' (the equal-weights run's validation scores, "
+                        "default) or species=0.95,sex=0.8,body_mass_mae=0.3.")
+    p.add_argument("--sampling", default="log", choices=["log", "uniform"])
+    p.add_argument("--min-weight", type=float, default=0.1)
+    p.add_argument("--max-weight", type=float, default=10.0)
+    p.add_argument("--step", type=float, default=None,
+                   help="Grid step (a multiplier for log sampling); required by --tuner grid.")
+    p.add_argument("--normalize", default="mean", choices=["mean", "simplex", "none"])
+    p.add_argument("--fix", action="append", default=[], metavar="TASK=WEIGHT",
+                   help="Keep a task's weight fixed (repeatable).")
+    p.add_argument("--units", default="16", help="Shared MLP widths, comma-separated.")
+    p.add_argument("--learning-rate", type=float, default=0.01)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--directory", default="mtl_keras_runs/tune")
+    p.add_argument("--project-name", default="penguins_weights")
+    p.add_argument("--overwrite", action="store_true",
+                   help="Start afresh (default: resume the project if it exists).")
+    p.add_argument("--plot", default=None, help="PNG path (default <directory>/<project>/trials.png).")
+    p.set_defaults(run=run)
+    return p
+
+
+def _pairs(text, what):
+    out = {}
+    for item in [s for s in text.split(",") if s.strip()]:
+        if "=" not in item:
+            raise ValueError(f"Expected {what} as name=value pairs. Received: {text!r}")
+        k, v = item.split("=", 1)
+        try:
+            out[k.strip()] = float(v)
+        except ValueError:
+            raise ValueError(f"Expected a number in {what} {item!r}. Received: {v!r}") from None
+    return out
+
+
+def run(args) -> int:
+    tune(args)
+    return 0
+
+
+def tune(args) -> dict:
+    """Runs the verb; returns the results dict (also used by tests)."""
+    import keras
+
+    from mtl_keras.tuning import LossWeightTuner, penguins_build_fn
+    from mtl_keras.tuning import objectives as objectives_lib
+
+    for name in ("trials", "epochs", "batch_size"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"Expected --{name.replace('_', '-')} >= 1. "
+                             f"Received: {getattr(args, name)}")
+    units = [int(u) for u in str(args.units).split(",") if u.strip()]
+    fixed = {}
+    for item in args.fix:
+        fixed.update(_pairs(item, "--fix"))
+    objective = args.objective
+    if objective.startswith("weighted:"):
+        objective = _pairs(objective[len("weighted:"):], "the weighted objective")
+    explicit_baselines = None if args.baselines == "equal" else _pairs(args.baselines,
+                                                                         "--baselines")
+    t0 = time.perf_counter()
+    data = _common.load_data(args.data, seed=args.seed)
+    build_fn = penguins_build_fn(data, units=units, learning_rate=args.learning_rate)
+    names = [t.name for t in data.tasks]
+    train = data.dataset("train", args.batch_size)
+    val = data.dataset("validation", 64)
+    test = data.dataset("test", 64)
+    verbose = 0
+
+    def check_search_space(baselines):
+        # Everything that can be wrong with the search is checked before any training.
+        from mtl_keras.tuning import LossWeightHyperModel
+
+        LossWeightHyperModel(build_fn, data.tasks, objective=objective, baselines=baselines,
+                             min_weight=args.min_weight, max_weight=args.max_weight,
+                             sampling=args.sampling, step=args.step, fixed=fixed,
+                             normalize=None if args.normalize == "none" else args.normalize)
+
+    is_delta = isinstance(objective, str) and objective.lower() in ("delta_m", "val_delta_m")
+    placeholder = {n: 1.0 for n in names} if is_delta and explicit_baselines is None else None
+    check_search_space(explicit_baselines or placeholder)
+    if args.tuner == "grid" and args.step is None:
+        raise ValueError("Expected --step with --tuner grid (e.g. --step 2). Received none.")
+
+    def train_eval(weights):
+        keras.utils.set_random_seed(args.seed)
+        model = build_fn(None, weights)
+        model.fit(train, validation_data=val, epochs=args.epochs, verbose=verbose)
+        return (model.evaluate(val, return_dict=True, verbose=0),
+                model.evaluate(test, return_dict=True, verbose=0))
+
+    print(f"Equal weights: training {args.epochs} epochs ...", flush=True)
+    equal = {n: 1.0 for n in names}
+    equal_val, equal_test = train_eval(equal)
+    keys = {t.name: f"{t.name}_{t.primary_metric}" for t in data.tasks}
+    baselines = explicit_baselines
+    if is_delta and baselines is None:
+        baselines = {keys[n]: float(equal_val[keys[n]]) for n in names}
+        print("Δm baselines (equal weights, validation): "
+              + ", ".join(f"{k}={v:.4f}" for k, v in baselines.items()))
+    extra = {"max_epochs": args.epochs} if args.tuner == "hyperband" else {
+        "max_trials": args.trials}
+    tuner = LossWeightTuner(
+        build_fn, data.tasks, objective=objective, tuner=args.tuner, baselines=baselines,
+        min_weight=args.min_weight, max_weight=args.max_weight, sampling=args.sampling,
+        step=args.step, fixed=fixed,
+        normalize=None if args.normalize == "none" else args.normalize,
+        seed=args.seed, directory=args.directory, project_name=args.project_name,
+        overwrite=args.overwrite, **extra)
+    print(f"Searching: {args.tuner}, objective {tuner.objective.name} "
+          f"({tuner.objective.direction}), {args.trials if args.tuner != 'hyperband' else 'hyperband'}"
+          f" trials of {args.epochs} epochs in {os.path.join(args.directory, args.project_name)}",
+          flush=True)
+    t_search = time.perf_counter()
+    tuner.search(train, validation_data=val, epochs=args.epochs, verbose=verbose)
+    search_seconds = time.perf_counter() - t_search
+    print()
+    tuner.summary()
+    project = os.path.join(args.directory, args.project_name)
+    plot = tuner.plot(args.plot or os.path.join(project, "trials.png"))
+    report = os.path.join(project, "tuning_report.json")
+    tuner.to_json(report)
+    weights = tuner.best_weights()
+    print(f"Trials plot: {plot}\nReport: {report}")
+
+    print(f"\nRetraining the best weights ({args.epochs} epochs, seed {args.seed}) ...", flush=True)
+    _, tuned_test = train_eval(weights)
+    rows = []
+    for label, w, logs in (("equal", equal, equal_test), ("tuned", weights, tuned_test)):
+        rows.append([label] + [round(w[n], 4) for n in names]
+                    + [float(logs[keys[n]]) for n in names])
+    print("\n== Test split ==")
+    print(_common.format_table(["weights"] + [f"w_{n}" for n in names]
+                               + [f"test {keys[n]}" for n in names], rows))
+    delta = objectives_lib.DeltaM({keys[n]: float(equal_test[keys[n]]) for n in names})
+    delta.validate(data.tasks)
+    delta_m = delta.compute({f"val_{keys[n]}": float(tuned_test[keys[n]]) for n in names})
+    completed = sum(r.status == "COMPLETED" for r in tuner.results())
+    print(f"Δm of tuned over equal weights on test: {delta_m:+.2f}%; {completed} trials, "
+          f"search {search_seconds:.1f}s, total {time.perf_counter() - t0:.1f}s")
+    return {"weights": weights, "equal": equal_test, "tuned": tuned_test, "delta_m_test": delta_m,
+            "trials": completed, "plot": plot, "report": report, "tuner": tuner}
