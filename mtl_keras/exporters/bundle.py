@@ -23,6 +23,7 @@ def export_all(
     warmup_inputs: Any = None,
     per_task: bool = False,
     allow_select_tf_ops: bool = False,
+    calibration_steps: int = 100,
 ) -> list[verify.ArtifactReport]:
     """Exports a SavedModel (TF Serving layout) and TFLite files, each verified.
 
@@ -45,7 +46,7 @@ def export_all(
         warmup_inputs: Sample inputs for TF Serving warm-up records
             (default: the first rows of `labelled_sample`, if given).
         per_task: One TFLite file per task.
-        allow_select_tf_ops: See `export_tflite`.
+        allow_select_tf_ops, calibration_steps: See `export_tflite`.
 
     Returns:
         `ArtifactReport`s; print them with `format_reports`.
@@ -89,7 +90,8 @@ def export_all(
                 quantization=q, representative_data=representative_data,
                 per_task=per_task, sample_inputs=sample_inputs,
                 labelled_sample=labelled_sample, allow_select_tf_ops=allow_select_tf_ops,
-                overwrite=True, saved_model_dir=source))
+                calibration_steps=calibration_steps, overwrite=True,
+                saved_model_dir=source))
     return reports
 
 

@@ -1,8 +1,7 @@
-"""Tiny multi-task models for the exporter tests (a fresh model per test)."""
+"""Tiny multi-task models and samples for the exporter tests (fresh objects per call)."""
 
 import keras
 import numpy as np
-import pytest
 
 import mtl_keras as mtl
 
@@ -35,13 +34,3 @@ def make_sample(n=16, seed=1, dict_inputs=True):
     labels["a"][0] = -1
     labels["b"][1] = -1
     return features, labels
-
-
-@pytest.fixture
-def model():
-    return make_model()
-
-
-@pytest.fixture
-def sample():
-    return make_sample()

@@ -6,7 +6,7 @@ import pytest
 
 import mtl_keras as mtl
 from mtl_keras.exporters import signatures as sig
-from conftest import make_sample, make_tasks
+from tests.exporters._models import make_sample, make_tasks
 
 
 def _inputs():

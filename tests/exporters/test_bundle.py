@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 import mtl_keras as mtl
-from conftest import make_model, make_sample
+from tests.exporters._models import make_model, make_sample
 
 
 def test_export_all_writes_verified_artifacts(tmp_path):

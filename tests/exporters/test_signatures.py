@@ -5,7 +5,7 @@ import tensorflow as tf
 
 import mtl_keras as mtl
 from mtl_keras.exporters import signatures as sig
-from conftest import make_model
+from tests.exporters._models import make_model
 
 
 def test_input_signature_keeps_named_dict_inputs(model):

@@ -8,7 +8,7 @@ from ai_edge_litert.interpreter import Interpreter
 
 import mtl_keras as mtl
 from mtl_keras.exporters import signatures as sig
-from conftest import make_model, make_sample, make_tasks
+from tests.exporters._models import make_model, make_sample, make_tasks
 
 
 def _dataset(n=32):

@@ -3,7 +3,7 @@ import pytest
 
 import mtl_keras as mtl
 from mtl_keras.exporters import verify
-from conftest import make_model
+from tests.exporters._models import make_model
 
 
 def test_compare_bound_is_relative_with_an_absolute_floor():
