@@ -91,6 +91,7 @@ def plot_trials(results: Sequence, directions: Mapping[str, str], path: str) -> 
                         xytext=(3, 3), textcoords="offset points")
         ax.set_xlabel(f"{xi} ({_arrow(directions[xi])})")
         ax.set_ylabel(f"{yj} ({_arrow(directions[yj])})")
+        ax.tick_params(axis="x", labelrotation=30)
         ax.grid(alpha=0.3)
     axes[0][0].legend(loc="best", fontsize=8)
     fig.suptitle(f"Loss-weight search: {len(results)} trials, {len(front)} on the front")

@@ -1,0 +1,44 @@
+"""`mtl-keras tune` on the bundled penguins data: a tiny search, and bad input."""
+
+import json
+import os
+
+from mtl_keras import cli
+
+
+def test_tune_prints_trials_best_weights_and_test_metrics(tmp_path, capsys):
+    plot = tmp_path / "t.png"
+    code = cli.main(["tune", "--trials", "2", "--epochs", "2", "--units", "8",
+                     "--directory", str(tmp_path), "--plot", str(plot),
+                     "--fix", "species=1.0", "--normalize", "none"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "Δm baselines (equal weights, validation)" in out
+    assert "2 completed trial(s) of 2" in out and "best trial" in out
+    assert "== Test split ==" in out and "Δm of tuned over equal weights on test" in out
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+    report = json.loads((tmp_path / "penguins_weights" / "tuning_report.json").read_text())
+    assert len(report["trials"]) == 2
+    for trial in report["trials"]:
+        assert trial["weights"]["species"] == 1.0
+        assert set(trial["metrics"]) >= {"val_species_accuracy", "val_sex_accuracy",
+                                         "val_body_mass_mae", "val_delta_m"}
+
+
+def test_tune_bad_input_fails_before_training(tmp_path, capsys):
+    cases = [
+        (["--objective", "species_mae"], "Expected an objective metric"),
+        (["--objective", "val_loss"], "does not depend on the loss weights"),
+        (["--baselines", "species=0.9"], "missing tasks: ['sex', 'body_mass']"),
+        (["--fix", "species=1", "--fix", "sex=1", "--fix", "body_mass=1"],
+         "at least one task whose weight is searched"),
+        (["--tuner", "grid"], "Expected --step"),
+        (["--fix", "penguin=2"], "unknown tasks: ['penguin']"),
+    ]
+    for extra, message in cases:
+        code = cli.main(["tune", "--directory", str(tmp_path)] + extra)
+        captured = capsys.readouterr()
+        assert code == 2, extra
+        assert message in captured.err, (extra, captured.err)
+        assert "Equal weights: training" not in captured.out
+    assert not os.listdir(tmp_path)
