@@ -51,7 +51,7 @@ def test_random_search_with_tf_data_missing_labels_and_early_stopping(tmp_path):
         _hard, _tasks(), objective="delta_m", baselines={"a": 0.5, "b": 1.0},
         max_trials=3, seed=1, directory=str(tmp_path), project_name="p")
     stop = keras.callbacks.EarlyStopping(monitor="val_delta_m", mode="max", patience=0)
-    tuner.search(_dataset(), validation_data=_dataset(32, 1), epochs=3, verbose=0,
+    tuner.search(_dataset(), validation_data=_dataset(32, 1), epochs=2, verbose=0,
                  callbacks=[stop])
     results = tuner.results()
     assert [r.trial_id for r in results] == ["0", "1", "2"]
