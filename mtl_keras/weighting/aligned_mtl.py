@@ -10,7 +10,7 @@ import keras
 import tensorflow as tf
 
 from mtl_keras.weighting.gradient_common import (
-    SharedGradientWeighting, as_matrix, as_present, gram, weighted_sum,
+    SharedGradientWeighting, as_matrix, compiled, as_present, gram, weighted_sum,
 )
 
 
@@ -41,8 +41,13 @@ def aligned_mtl(grads, present=None):
     grads = as_matrix(grads)
     present = as_present(present, grads)
     grads = grads * present[:, None]
-    t = grads.shape[0]
-    k = gram(grads)
+    alpha = _aligned_weights(gram(grads), present)
+    return weighted_sum(alpha, grads), alpha
+
+
+@compiled
+def _aligned_weights(k, present):
+    t = k.shape[0]
     lam, v = tf.linalg.eigh(k)
     tol = tf.reduce_max(lam) * float(t) * 1.1920929e-07
     keep = lam > tf.maximum(tol, 0.0)
@@ -51,8 +56,7 @@ def aligned_mtl(grads, present=None):
     smallest = tf.reduce_min(tf.where(keep, lam, float("inf")))
     scale = tf.where(tf.reduce_any(keep), tf.sqrt(tf.maximum(smallest, 0.0)), 0.0)
     b = scale * tf.matmul(v * inv_sqrt[None, :], v, transpose_b=True)
-    alpha = tf.reduce_sum(b, axis=1) * present
-    return weighted_sum(alpha, grads), alpha
+    return tf.reduce_sum(b, axis=1) * present
 
 
 @keras.saving.register_keras_serializable(package="mtl_keras")

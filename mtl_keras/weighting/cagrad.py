@@ -10,7 +10,7 @@ import keras
 import tensorflow as tf
 
 from mtl_keras.weighting.gradient_common import (
-    SharedGradientWeighting, as_matrix, as_present, gram, safe_sqrt, validate_number,
+    SharedGradientWeighting, as_matrix, compiled, as_present, gram, safe_sqrt, validate_number,
     weighted_sum,
 )
 
@@ -49,7 +49,12 @@ def cagrad(grads, present=None, c: float = 0.4, rescale: int = 1, num_steps: int
     grads = as_matrix(grads)
     present = as_present(present, grads)
     grads = grads * present[:, None]
-    k = gram(grads)
+    weights = _cagrad_weights(gram(grads), present, float(c), int(rescale), int(num_steps))
+    return weighted_sum(weights, grads), weights
+
+
+@compiled
+def _cagrad_weights(k, present, c, rescale, num_steps):
     n = tf.reduce_sum(present)
     base = tf.math.divide_no_nan(present, n)
     kb = tf.linalg.matvec(k, base)
@@ -72,8 +77,7 @@ def cagrad(grads, present=None, c: float = 0.4, rescale: int = 1, num_steps: int
     gw_norm = safe_sqrt(tf.tensordot(w, tf.linalg.matvec(k, w), 1))
     lam = tf.math.divide_no_nan(radius, gw_norm)
     weights = base + lam * w
-    weights = weights / {0: 1.0, 1: 1.0 + c * c, 2: 1.0 + c}[rescale]
-    return weighted_sum(weights, grads), weights
+    return weights / {0: 1.0, 1: 1.0 + c * c, 2: 1.0 + c}[rescale]
 
 
 @keras.saving.register_keras_serializable(package="mtl_keras")

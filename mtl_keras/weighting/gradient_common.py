@@ -125,3 +125,15 @@ class SharedGradientWeighting(GradientWeighting):
         config["mode"] = self.mode
         return config
 
+
+
+def compiled(fn):
+    """Compiles a small Gram-space solver `fn` into one XLA function.
+
+    The solvers (Frank-Wolfe, Newton, coordinate descent, ...) run many tiny
+    `(num_tasks, num_tasks)` operations in loops; as ordinary graph ops each
+    pays TensorFlow's per-op dispatch cost, while XLA fuses the whole loop
+    into one kernel (10-20x faster on CPU). The `(num_tasks, dim)` matrix
+    products stay outside, in the ordinary graph.
+    """
+    return tf.function(fn, jit_compile=True, autograph=False)

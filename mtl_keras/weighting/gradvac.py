@@ -12,7 +12,7 @@ import keras
 import tensorflow as tf
 
 from mtl_keras.weighting.gradient_common import (
-    SharedGradientWeighting, as_matrix, as_present, gram, safe_sqrt, validate_number,
+    SharedGradientWeighting, as_matrix, compiled, as_present, gram, safe_sqrt, validate_number,
     weighted_sum,
 )
 from mtl_keras.weighting.pcgrad import random_orders
@@ -55,8 +55,14 @@ def gradvac(grads, targets, present=None, beta: float = 0.5, seed=(0, 0)):
     present = as_present(present, grads)
     grads = grads * present[:, None]
     targets = tf.convert_to_tensor(targets, tf.float32)
-    t = grads.shape[0]
-    k = gram(grads)
+    seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
+    weights, new_targets = _gradvac_weights(gram(grads), targets, present, seed, float(beta))
+    return weighted_sum(weights, grads), weights, new_targets
+
+
+@compiled
+def _gradvac_weights(k, targets, present, seed, beta):
+    t = k.shape[0]
     norms = safe_sqrt(tf.linalg.diag_part(k))
     orders = random_orders(t, seed)
     eye = tf.eye(t)
@@ -84,8 +90,7 @@ def gradvac(grads, targets, present=None, beta: float = 0.5, seed=(0, 0)):
                 tf.logical_and(both, tf.equal(tf.range(t), j)), updated, target_row)
         rows.append(c * present[i])
         new_targets.append(target_row)
-    weights = tf.reduce_sum(tf.stack(rows), axis=0) * present
-    return weighted_sum(weights, grads), weights, tf.stack(new_targets)
+    return tf.reduce_sum(tf.stack(rows), axis=0) * present, tf.stack(new_targets)
 
 
 @keras.saving.register_keras_serializable(package="mtl_keras")

@@ -41,8 +41,12 @@ def imtl_g(grads, present=None):
     grads = as_matrix(grads)
     present = as_present(present, grads)
     grads = grads * present[:, None]
-    t = grads.shape[0]
-    k = gram(grads)
+    alpha = _imtl_weights(gram(grads), present)
+    return weighted_sum(alpha, grads), alpha
+
+
+def _imtl_weights(k, present):
+    t = k.shape[0]
     norms = safe_sqrt(tf.linalg.diag_part(k))
     active = tf.cast(norms > 0, tf.float32) * present
     inv = tf.math.divide_no_nan(1.0, norms)
@@ -56,8 +60,7 @@ def imtl_g(grads, present=None):
     a = tf.concat([top, last], axis=0)
     b = tf.concat([tf.zeros([t]), tf.ones([1])], axis=0)
     sol = tf.linalg.matvec(tf.linalg.pinv(a), b)
-    alpha = sol[:t] * active * tf.cast(tf.reduce_sum(active) > 0, tf.float32)
-    return weighted_sum(alpha, grads), alpha
+    return sol[:t] * active * tf.cast(tf.reduce_sum(active) > 0, tf.float32)
 
 
 @keras.saving.register_keras_serializable(package="mtl_keras")

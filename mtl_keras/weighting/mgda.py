@@ -12,7 +12,7 @@ import keras
 import tensorflow as tf
 
 from mtl_keras.weighting.gradient_common import (
-    SharedGradientWeighting, as_matrix, as_present, gram, safe_sqrt, weighted_sum,
+    SharedGradientWeighting, as_matrix, compiled, as_present, gram, safe_sqrt, weighted_sum,
 )
 
 NORMALIZATIONS = ("none", "l2")
@@ -98,10 +98,13 @@ def mgda(grads, present=None, normalization: str = "none", max_iter: int = 250):
     if normalization == "l2":
         norms = safe_sqrt(tf.linalg.diag_part(k))
         inv = tf.math.divide_no_nan(1.0, norms)
-        w = min_norm_weights(k * inv[:, None] * inv[None, :], present, max_iter) * inv
+        w = _min_norm(k * inv[:, None] * inv[None, :], present, int(max_iter)) * inv
     else:
-        w = min_norm_weights(k, present, max_iter)
+        w = _min_norm(k, present, int(max_iter))
     return weighted_sum(w, grads), w
+
+
+_min_norm = compiled(min_norm_weights)
 
 
 @keras.saving.register_keras_serializable(package="mtl_keras")

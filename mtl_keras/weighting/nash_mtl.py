@@ -10,7 +10,7 @@ import keras
 import tensorflow as tf
 
 from mtl_keras.weighting.gradient_common import (
-    SharedGradientWeighting, as_matrix, as_present, gram, validate_number, weighted_sum,
+    SharedGradientWeighting, as_matrix, compiled, as_present, gram, validate_number, weighted_sum,
 )
 
 
@@ -86,8 +86,11 @@ def nash_mtl(grads, present=None, num_steps: int = 20, ridge: float = 1e-6):
     grads = as_matrix(grads)
     present = as_present(present, grads)
     grads = grads * present[:, None]
-    alpha = nash_weights(gram(grads), present, num_steps, ridge)
+    alpha = _nash(gram(grads), present, int(num_steps), float(ridge))
     return weighted_sum(alpha, grads), alpha
+
+
+_nash = compiled(nash_weights)
 
 
 @keras.saving.register_keras_serializable(package="mtl_keras")

@@ -12,7 +12,7 @@ import keras
 import tensorflow as tf
 
 from mtl_keras.weighting.gradient_common import (
-    SharedGradientWeighting, as_matrix, as_present, gram, weighted_sum,
+    SharedGradientWeighting, as_matrix, compiled, as_present, gram, weighted_sum,
 )
 
 
@@ -51,8 +51,14 @@ def pcgrad(grads, present=None, seed=(0, 0)):
     grads = as_matrix(grads)
     present = as_present(present, grads)
     grads = grads * present[:, None]
-    t = grads.shape[0]
-    k = gram(grads)
+    seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
+    weights = _pcgrad_weights(gram(grads), present, seed)
+    return weighted_sum(weights, grads), weights
+
+
+@compiled
+def _pcgrad_weights(k, present, seed):
+    t = k.shape[0]
     sq = tf.linalg.diag_part(k)
     orders = random_orders(t, seed)
     eye = tf.eye(t)
@@ -69,8 +75,7 @@ def pcgrad(grads, present=None, seed=(0, 0)):
             )
             c = c - coef * tf.gather(eye, j)
         rows.append(c * present[i])
-    weights = tf.reduce_sum(tf.stack(rows), axis=0) * present
-    return weighted_sum(weights, grads), weights
+    return tf.reduce_sum(tf.stack(rows), axis=0) * present
 
 
 @keras.saving.register_keras_serializable(package="mtl_keras")

@@ -10,11 +10,11 @@ import keras
 import tensorflow as tf
 
 from mtl_keras.weighting.gradient_common import (
-    SharedGradientWeighting, as_matrix, as_present, gram, weighted_sum,
+    SharedGradientWeighting, as_matrix, compiled, as_present, gram, weighted_sum,
 )
 
 
-def project_weights(k, lower, num_sweeps: int = 100):
+def project_weights(k, lower, num_sweeps: int = 100, tol: float = 1e-7):
     """Solves `min_v v^T K v` s.t. `v >= lower`, row by row.
 
     Projected Gauss-Seidel (coordinate descent) sweeps, all rows of `lower`
@@ -24,7 +24,8 @@ def project_weights(k, lower, num_sweeps: int = 100):
     Args:
         k: `(T, T)` Gram matrix.
         lower: `(R, T)` lower bounds (one problem per row).
-        num_sweeps: Sweeps over the coordinates.
+        num_sweeps: Maximum sweeps over the coordinates.
+        tol: Stop when no entry moved by more than `tol` in a sweep.
 
     Returns:
         `(R, T)` solutions.
@@ -33,15 +34,21 @@ def project_weights(k, lower, num_sweeps: int = 100):
     t = k.shape[0]
     diag = tf.linalg.diag_part(k)
 
-    def body(i, v):
+    eye = tf.eye(t)
+
+    def body(i, v, change):
+        start = v
         for j in range(t):
             kv_j = tf.linalg.matvec(v, k[:, j])  # (R,)
             new = tf.maximum(lower[:, j], v[:, j] - tf.math.divide_no_nan(kv_j, diag[j]))
             new = tf.where(diag[j] > 0, new, lower[:, j])
-            v = tf.concat([v[:, :j], new[:, None], v[:, j + 1:]], axis=1)
-        return i + 1, v
+            v = v + (new - v[:, j])[:, None] * eye[j][None, :]
+        return i + 1, v, tf.reduce_max(tf.abs(v - start))
 
-    _, v = tf.while_loop(lambda i, v: i < num_sweeps, body, (tf.constant(0), lower))
+    def cond(i, v, change):
+        return tf.logical_and(i < num_sweeps, change > tol)
+
+    _, v, _ = tf.while_loop(cond, body, (tf.constant(0), lower, tf.constant(1.0)))
     return v
 
 
@@ -76,13 +83,17 @@ def upgrad(grads, present=None, num_sweeps: int = 100):
     grads = as_matrix(grads)
     present = as_present(present, grads)
     grads = grads * present[:, None]
-    k = gram(grads)
+    weights = _upgrad_weights(gram(grads), present, int(num_sweeps))
+    return weighted_sum(weights, grads), weights
+
+
+@compiled
+def _upgrad_weights(k, present, num_sweeps):
     s = tf.reduce_max(tf.linalg.diag_part(k))
     kn = k / tf.where(s > 0, s, 1.0)
     pref = tf.math.divide_no_nan(present, tf.reduce_sum(present))
     v = project_weights(kn, tf.linalg.diag(pref), num_sweeps)
-    weights = tf.reduce_sum(v, axis=0) * present
-    return weighted_sum(weights, grads), weights
+    return tf.reduce_sum(v, axis=0) * present
 
 
 @keras.saving.register_keras_serializable(package="mtl_keras")

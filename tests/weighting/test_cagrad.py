@@ -1,0 +1,54 @@
+"""CAGrad: c = 0 is the mean, hand-computed symmetric case, dual optimality."""
+
+import numpy as np
+import pytest
+
+from mtl_keras.weighting.cagrad import CAGrad, cagrad
+
+
+def test_c_zero_equals_mean():
+    g = np.random.default_rng(0).normal(size=(3, 5)).astype("float32")
+    d, w = cagrad(g, c=0.0)
+    np.testing.assert_allclose(np.asarray(d), g.mean(0), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(w), [1 / 3] * 3, atol=1e-6)
+
+
+def test_orthogonal_symmetric_case():
+    # g0 = (.5,.5); by symmetry w = (.5,.5), g_w = g0, d = g0 (1 + c).
+    d, _ = cagrad([[1.0, 0.0], [0.0, 1.0]], c=0.5, rescale=0)
+    np.testing.assert_allclose(np.asarray(d), [0.75, 0.75], atol=1e-4)
+    d, _ = cagrad([[1.0, 0.0], [0.0, 1.0]], c=0.5, rescale=1)
+    np.testing.assert_allclose(np.asarray(d), [0.6, 0.6], atol=1e-4)
+
+
+def test_opposed_gradients_give_zero():
+    d, w = cagrad([[1.0, 2.0], [-1.0, -2.0]], c=0.5)
+    np.testing.assert_allclose(np.asarray(d), [0.0, 0.0], atol=1e-6)
+    assert np.all(np.isfinite(np.asarray(w)))
+
+
+def test_dominating_case_matches_brute_force_dual():
+    g = np.array([[10.0, 0.0], [0.0, 1.0]])
+    c = 0.5
+    g0 = g.mean(0)
+    radius = c * np.linalg.norm(g0)
+    ws = np.linspace(0, 1, 100001)
+    gw = ws[:, None] * g[0] + (1 - ws[:, None]) * g[1]
+    obj = gw @ g0 + radius * np.linalg.norm(gw, axis=1)
+    best = gw[np.argmin(obj)]
+    expected = g0 + radius / np.linalg.norm(best) * best
+    d, _ = cagrad(g.astype("float32"), c=c, rescale=0, num_steps=400)
+    np.testing.assert_allclose(np.asarray(d), expected, rtol=2e-2, atol=2e-2)
+    # The worst task improves more than under the mean direction.
+    assert min(g @ np.asarray(d)) > min(g @ g0)
+
+
+def test_absent_task_zeros_and_config():
+    d, _ = cagrad([[1.0, 0.0], [9.0, 9.0], [0.0, 1.0]], present=[1.0, 0.0, 1.0], c=0.0)
+    np.testing.assert_allclose(np.asarray(d), [0.5, 0.5], atol=1e-6)
+    d, w = cagrad(np.zeros((2, 3), "float32"))
+    assert np.all(np.asarray(d) == 0) and np.all(np.isfinite(np.asarray(w)))
+    clone = CAGrad.from_config(CAGrad(c=0.2, rescale=2, num_steps=5).get_config())
+    assert (clone.c, clone.rescale, clone.num_steps) == (0.2, 2, 5)
+    with pytest.raises(ValueError, match="Expected rescale"):
+        CAGrad(rescale=3)
