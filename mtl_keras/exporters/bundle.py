@@ -78,7 +78,8 @@ def export_all(
     if "savedmodel" in formats:
         reports.append(export_saved_model(
             model, os.path.join(out_dir, "serving"), model_name=model_name,
-            warmup_inputs=warmup_inputs, sample_inputs=sample_inputs))
+            warmup_inputs=warmup_inputs, sample_inputs=sample_inputs,
+            labelled_sample=labelled_sample))
         source = reports[-1].path
     if "tflite" in formats:
         for q in quantizations:

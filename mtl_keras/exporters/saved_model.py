@@ -90,6 +90,7 @@ def export_saved_model(
     sample_inputs: Any = None,
     tasks: list[str] | None = None,
     write_models_config: bool = True,
+    labelled_sample: tuple | None = None,
 ) -> verify.ArtifactReport:
     """Exports a `MultiTaskModel` as a new version for TF Serving.
 
@@ -113,6 +114,8 @@ def export_saved_model(
         tasks: Per-task signatures to include (default: every task).
         write_models_config: Add or update this model's entry in
             `<base_dir>/models.config`.
+        labelled_sample: Optional `(features, labels)`: adds each task's primary
+            metric (Keras vs SavedModel) to the report.
 
     Returns:
         An `ArtifactReport` (path of the published version directory, size,
@@ -160,7 +163,7 @@ def export_saved_model(
             out = loaded.signatures[name](**{k: tf.constant(v) for k, v in f.items()})
             return {k: v.numpy() for k, v in out.items()}
 
-        verify.check_artifact(model, run, names, feed, report)
+        verify.check_artifact(model, run, names, feed, report, labelled_sample)
         if warm_feed is not None:
             write_warmup_requests(tmp, model_name, names, warm_feed)
         report.size_bytes = _dir_size(tmp)

@@ -21,6 +21,7 @@ def test_export_all_writes_verified_artifacts(tmp_path):
                                        "tf_serving_warmup_requests"))
     assert sorted(os.listdir(tmp_path / "tflite")) == ["m_float32.tflite", "m_int8.tflite"]
     assert all(r.size_bytes > 0 for r in reports)
+    assert reports[0].checks[0].metric == "a_accuracy"  # the SavedModel reports metrics too
     table = mtl.exporters.format_reports(reports)
     assert "b_accuracy" in table and "m_int8.tflite" in table
 
