@@ -223,6 +223,10 @@ def gradient_train_step(model, data):
     if reg is not None:
         total = total + reg
         model._regularization_mean.update_state(unscale_loss_for_distribution(reg))
+        for layer, mean in model._penalty_means:   # e.g. soft_sharing_loss
+            value = layer.penalty()
+            if value is not None:
+                mean.update_state(value)
     batch = tf.shape(tf.nest.flatten(x)[0])[0]
     model._loss_tracker.update_state(unscale_loss_for_distribution(total),
                                      sample_weight=batch)

@@ -109,3 +109,14 @@ def test_bad_input_raises_at_build_time():
         mtl.build_soft_sharing(make_inputs(), {"a": towers["a"]}, tasks)
     with pytest.raises(ValueError, match="Unknown tower coupling"):
         mtl.build_soft_sharing(make_inputs(), mtl.backbones.mlp([8]), tasks, coupling="l1")
+
+
+def test_penalty_is_logged_under_a_gradient_method():
+    model = _build(L2Coupling(0.1))
+    x, y = make_batch()
+    model.compile(optimizer="sgd", weighting="cagrad", run_eagerly=True)
+    history = model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+    # Logged after the step: the penalty of the updated weights.
+    assert history.history["soft_sharing_loss"][0] == pytest.approx(float(model.losses[0]),
+                                                                    rel=1e-5)
+    assert history.history["soft_sharing_loss"][0] > 0.0
