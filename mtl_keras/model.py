@@ -374,17 +374,47 @@ class MultiTaskModel(keras.Model):
     def test_step(self, data):
         logs = super().test_step(data)
         # Weights are a training quantity: keep them out of evaluation logs.
-        return {k: v for k, v in logs.items() if k not in self._weight_log_keys()}
+        logs = {k: v for k, v in logs.items() if k not in self._weight_log_keys()}
+        return self._multi_worker_logs(logs)
+
+    def _multi_worker_logs(self, logs):
+        # Under MultiWorkerMirroredStrategy Keras 3 reduces every log with
+        # `strategy.reduce("MEAN", value, axis=0)`, which fails on scalars
+        # (tensorflow/tensorflow#72388). Metric variables are already summed
+        # over replicas, so each log is the same everywhere: give it an axis.
+        from keras.src.backend.tensorflow.trainer import _collective_all_reduce_multi_worker
+
+        if not _collective_all_reduce_multi_worker(self.distribute_strategy):
+            return logs
+        return {k: ops.reshape(v, (1,)) if len(ops.shape(v)) == 0 else v
+                for k, v in logs.items()}
 
     def _weight_log_keys(self):
         return {f"{n}_weight" for n in self.task_names}
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras builds a model created under a strategy scope from one batch
+        # that it all-reduces with `strategy.reduce`, which fails for nested
+        # (features, {task: labels}) batches under MultiWorkerMirroredStrategy.
+        # Only shapes matter here: use this worker's first replica's batch.
+        if self._distribute_strategy is not None and iterator is not None:
+            for _, _, it in iterator:
+                batch = next(it)
+                data_batch = tf.nest.map_structure(
+                    lambda v: self._distribute_strategy.experimental_local_results(v)[0]
+                    if isinstance(v, tf.distribute.DistributedValues) else v,
+                    batch,
+                )
+                break
+            iterator = None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def train_step(self, data):
         if self.weighting is not None and self.weighting.combines_gradients:
             from mtl_keras.gradient_step import gradient_train_step
 
-            return gradient_train_step(self, data)
-        return super().train_step(data)
+            return self._multi_worker_logs(gradient_train_step(self, data))
+        return self._multi_worker_logs(super().train_step(data))
 
     # ------------------------------------------------------ fit and friends
     def fit(self, x=None, y=None, *args, validation_data=None, callbacks=None, **kwargs):
