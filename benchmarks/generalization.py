@@ -203,7 +203,7 @@ def plot(table, path):
         ax.bar(xs, dm, width, yerr=err, label=f"n = {size}", capsize=2)
     ax.axhline(0.0, color="black", linewidth=0.8)
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(labels))])
-    ax.set_xticklabels([f"{a}\n{m}" if a != "hard" else m for a, m in labels],
+    ax.set_xticklabels([f"{a}\n{m}" for a, m in labels],
                        rotation=60, ha="right", fontsize=8)
     ax.set_ylabel("Δm over single-task (%)  (higher is better)")
     ax.set_title("MultiFashion: multi-task vs single-task test accuracy")
@@ -216,7 +216,8 @@ def plot(table, path):
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true",
-                   help="tiny run: n=1000, seeds 0-2, 2000 test examples, a few methods")
+                   help="tiny run: n=1000, seeds 0-2, ~200 steps, 2000 test examples, "
+                        "hard sharing with equal/uncertainty/mgda_ub/pcgrad only")
     p.add_argument("--sizes", nargs="+", default=None, help="training sizes, or 'full'")
     p.add_argument("--seeds", nargs="+", type=int, default=None)
     p.add_argument("--methods", nargs="+", default=None,
@@ -230,6 +231,9 @@ def parse_args(argv=None):
     p.add_argument("--test-examples", type=int, default=None)
     p.add_argument("--data-path", default=None, help="Fashion-MNIST IDX directory")
     p.add_argument("--out", default="benchmarks/results/generalization")
+    p.add_argument("--from-json", nargs="+", default=None,
+                   help="no training: merge the results of earlier runs' JSON files into "
+                        "one table and plot")
     args = p.parse_args(argv)
     if args.quick:
         args.sizes = args.sizes or ["1000"]
@@ -253,8 +257,17 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    results, wall = run(args)
-    table = summarize(results)
+    if args.from_json:
+        results, wall = [], 0.0
+        for path in args.from_json:
+            with open(path) as f:
+                saved = json.load(f)
+            results += saved["results"]
+            wall += saved["wall_seconds"]
+    else:
+        results, wall = run(args)
+    table = sorted(summarize(results), key=lambda r: (r["size"], r["arch"] != "single",
+                                                      r["arch"], r["method"]))
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     command = "python benchmarks/generalization.py " + " ".join(sys.argv[1:] if argv is None
                                                                   else argv)
