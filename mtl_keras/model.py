@@ -428,7 +428,9 @@ class MultiTaskModel(keras.Model):
             vx, vy = _split_validation(validation_data)
             validation.check_data(self, vx, vy, "validation_data")
         callbacks = list(callbacks or [])
-        callbacks.append(_WeightingEpochHook())
+        # First, so that later callbacks (BackupAndRestore, checkpoints) see the
+        # state after the strategy's end-of-epoch update.
+        callbacks.insert(0, _WeightingEpochHook())
         if isinstance(x, tf.data.Dataset):
             # A dataset shuffles itself; Keras would only warn about `shuffle`.
             kwargs.setdefault("shuffle", False)
