@@ -51,8 +51,10 @@ class ParallelTowers(keras.layers.Layer):
     1
     """
 
-    #: History key under which `MultiTaskModel` logs `penalty()`.
-    penalty_log_name = "soft_sharing_loss"
+    @property
+    def penalty_log_name(self) -> str | None:
+        """History key under which `MultiTaskModel` logs `penalty()` (None: no coupling)."""
+        return None if self.coupling is None else "soft_sharing_loss"
 
     def __init__(
         self,
