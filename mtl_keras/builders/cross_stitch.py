@@ -58,7 +58,7 @@ def build_cross_stitch(
     >>> tasks = [mtl.Task("a", "binary"), mtl.Task("b", "regression")]
     >>> model = mtl.build_cross_stitch(
     ...     keras.Input((4,)), [mtl.backbones.mlp([8]), mtl.backbones.mlp([8])], tasks)
-    >>> model.trunk.get_layer("cross_stitch_1").alpha.shape
+    >>> tuple(model.trunk.get_layer("cross_stitch_1").alpha.shape)
     (2, 2)
     """
     tasks = validate_tasks(tasks)

@@ -50,7 +50,7 @@ class CGC(keras.layers.Layer):
     >>> import numpy as np
     >>> level = CGC(["a", "b"], num_task_experts=1, num_shared_experts=2,
     ...             expert_units=(8,), output_shared=True)
-    >>> [o.shape for o in level(np.zeros((2, 4), "float32"))]
+    >>> [tuple(o.shape) for o in level(np.zeros((2, 4), "float32"))]
     [(2, 8), (2, 8), (2, 8)]
     """
 

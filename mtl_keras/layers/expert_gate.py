@@ -31,7 +31,7 @@ class ExpertGate(keras.layers.Layer):
     >>> import numpy as np
     >>> gate = ExpertGate(3)
     >>> w = gate(np.ones((2, 4), "float32"))
-    >>> w.shape, [round(float(s), 5) for s in w.numpy().sum(axis=1)]
+    >>> tuple(w.shape), [round(float(s), 5) for s in w.numpy().sum(axis=1)]
     ((2, 3), [1.0, 1.0])
     """
 

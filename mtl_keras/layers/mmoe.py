@@ -40,7 +40,7 @@ class MMoE(keras.layers.Layer):
 
     >>> import numpy as np
     >>> layer = MMoE(["a", "b"], num_experts=3, expert_units=(8,))
-    >>> [o.shape for o in layer(np.zeros((2, 4), "float32"))]
+    >>> [tuple(o.shape) for o in layer(np.zeros((2, 4), "float32"))]
     [(2, 8), (2, 8)]
     """
 

@@ -45,7 +45,7 @@ class ParallelTowers(keras.layers.Layer):
     ...     [mtl.layers.MLP((8,), name="tower_a"), mtl.layers.MLP((8,), name="tower_b")],
     ...     task_names=["a", "b"], coupling=mtl.regularizers.L2Coupling(0.1))
     >>> out = towers(np.zeros((2, 4), "float32"))
-    >>> sorted(out), out["a"].shape
+    >>> sorted(out), tuple(out["a"].shape)
     (['a', 'b'], (2, 8))
     >>> len(towers.losses)
     1
