@@ -35,7 +35,7 @@ so in parameters mode the per-task gradient matrix is **all-reduced (summed)
 across replicas before combining**: every replica combines the same global
 matrix and computes the same direction. In representation mode the columns
 of the matrix are the replica's own samples, so the matrices are
-**all-gathered along the sample axis**; each replica combines the full matrix
+**all-gathered along the sample axis** (as a sum of zero-padded blocks); each replica combines the full matrix
 and back-propagates its own slice of the direction. Since Keras optimizers
 sum gradients over replicas, the replicated parameter-mode direction is
 divided by the number of replicas before it is applied.
@@ -179,10 +179,18 @@ def gradient_train_step(model, data):
         if mode == "parameters":
             matrix = ctx.all_reduce("sum", matrix)
         else:
+            # All-gather along the sample axis, written as all-reduces (one
+            # collective kind, so replicas never disagree on their order):
+            # each replica writes its block at its offset in a zero matrix.
+            replicas = ctx.num_replicas_in_sync
+            replica = ctx.replica_id_in_sync_group
             local_size = tf.shape(matrix)[1:2]
-            sizes = ctx.all_gather(local_size, axis=0)
-            matrix = ctx.all_gather(matrix, axis=1)
-            offset = tf.reduce_sum(sizes[: ctx.replica_id_in_sync_group])
+            sizes = ctx.all_reduce("sum", tf.cast(local_size, tf.float32)
+                                   * tf.one_hot(replica, replicas))
+            sizes = tf.cast(sizes, tf.int32)
+            offset = tf.reduce_sum(sizes[:replica])
+            after = tf.reduce_sum(sizes) - offset - local_size[0]
+            matrix = ctx.all_reduce("sum", tf.pad(matrix, [[0, 0], [offset, after]]))
     matrix = matrix * present[:, None]
     if not _is_loss_scale_optimizer(optimizer):
         _check_finite(matrix, task_names)
