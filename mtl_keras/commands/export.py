@@ -95,8 +95,21 @@ def run(args) -> int:
         representative_data=representative, labelled_sample=labelled,
         per_task=args.per_task, allow_select_tf_ops=args.allow_select_tf_ops,
         calibration_steps=args.calibration_steps)
-    print(mtl.exporters.format_reports(reports))
-    print("\nArtifacts:")
-    for r in reports:
-        print(f"  {r.format:<10} {r.quantization:<8} {r.size_bytes / 1024:8.1f} KiB  {r.path}")
+    print(summary(reports))
     return 0
+
+
+def summary(reports) -> str:
+    """The verification table followed by the artifact sizes and paths.
+
+    `mtl-keras demo` prints this after
+    `mtl_keras.exporters.export_all(model, out, representative_data=...,
+    labelled_sample=...)`.
+    """
+    from mtl_keras.exporters import format_reports
+
+    lines = [format_reports(reports), "", "Artifacts:"]
+    for r in reports:
+        lines.append(f"  {r.format:<10} {r.quantization:<8} {r.size_bytes / 1024:8.1f} KiB  "
+                     f"{r.path}")
+    return "\n".join(lines)
