@@ -208,7 +208,7 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=30)
     p.add_argument("--calls", type=int, default=20, help="Calls per variant per round.")
     p.add_argument("--units", type=lambda s: [int(u) for u in s.split(",")],
-                   default=[256, 256])
+                   default=[512, 512])
     p.add_argument("--batch", type=int, default=64, help="The larger batch size.")
     p.add_argument("--out", default=None, help="Write the `## Serving` section to this file.")
     args = p.parse_args(argv)
