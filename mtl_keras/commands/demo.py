@@ -1,9 +1,15 @@
 """`mtl-keras demo`: the whole library on the bundled penguins data.
 
-Trains the hard-sharing model on the three penguin tasks (species, sex, body
-mass; the birds without a recorded sex are masked out of the sex task only),
-trains one single-task model per task the same way, prints the per-task test
-table and saves the multi-task model under `--out`.
+1. Trains the hard-sharing model on the three penguin tasks (species, sex,
+   body mass; the birds without a recorded sex are masked out of the sex task
+   only), trains one single-task model per task the same way, prints the
+   per-task test table and saves the multi-task model under `--out`.
+2. Searches the task loss weights with KerasTuner (objective: Δm over the
+   equal-weights model on validation) and prints the tuned weights next to
+   equal weights with their test metrics (`--no-tune` skips it).
+3. Exports the model for TF Serving (SavedModel) and TFLite (float32, float16,
+   dynamic-range, int8), verifies every artifact against the Keras model and
+   prints the verification table and artifact sizes (`--no-export` skips it).
 """
 
 from __future__ import annotations
@@ -22,12 +28,17 @@ def add_parser(subparsers):
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="A few epochs only (for smoke tests).")
+    p.add_argument("--trials", type=int, default=6, help="Loss-weight search trials.")
+    p.add_argument("--no-tune", action="store_true", help="Skip the loss-weight search.")
+    p.add_argument("--no-export", action="store_true", help="Skip the export step.")
     p.set_defaults(run=run)
     return p
 
 
 def run(args) -> int:
-    demo(out=args.out, epochs=3 if args.quick else args.epochs, seed=args.seed)
+    demo(out=args.out, epochs=3 if args.quick else args.epochs, seed=args.seed,
+         tune=not args.no_tune, trials=2 if args.quick else args.trials,
+         export=not args.no_export)
     return 0
 
 
@@ -39,8 +50,13 @@ def _fit(model, data, tasks, epochs, verbose):
     return model.evaluate(data.dataset("test", 64, tasks=names), return_dict=True, verbose=0)
 
 
-def demo(out="mtl_keras_runs/demo", epochs=60, seed=0, verbose=None):
-    """Runs the demo; returns `{"multi_task": logs, "single_task": {task: logs}, "path": ...}`."""
+def demo(out="mtl_keras_runs/demo", epochs=60, seed=0, verbose=None, tune=True, trials=6,
+         export=True):
+    """Runs the demo; returns `{"multi_task": logs, "single_task": {task: logs}, "path": ...}`.
+
+    With `tune`, the result also has `"tuning"` (see `mtl_keras.tuning.demo_search`);
+    with `export`, `"exports"` (a list of `mtl_keras.exporters.ArtifactReport`).
+    """
     import keras
 
     import mtl_keras as mtl
@@ -48,11 +64,12 @@ def demo(out="mtl_keras_runs/demo", epochs=60, seed=0, verbose=None):
     if epochs < 1:
         raise ValueError(f"Expected epochs >= 1. Received: epochs={epochs}")
     path = os.path.join(out, "model.keras")
-    if os.path.exists(path):
-        raise FileExistsError(
-            f"Expected a new output directory. Received: {path!r} already exists "
-            "(pass another --out; nothing was overwritten)."
-        )
+    for existing in (path, os.path.join(out, "export"), os.path.join(out, "tune")):
+        if os.path.exists(existing):
+            raise FileExistsError(
+                f"Expected a new output directory. Received: {existing!r} already exists "
+                "(pass another --out; nothing was overwritten)."
+            )
     verbose = _common.verbosity() if verbose is None else verbose
     data = mtl.data.load_penguins(seed=seed)
     n_unlabelled = int((data.train.labels["sex"] < 0).sum())
@@ -98,5 +115,37 @@ def demo(out="mtl_keras_runs/demo", epochs=60, seed=0, verbose=None):
     print(f"\nSaved the multi-task model: {path}")
     print(f"  reload: keras.saving.load_model({path!r})  |  "
           f"one head: model.task_model('species')")
-    return {"multi_task": multi, "single_task": single, "path": path, "model": model,
-            "data": data}
+    result = {"multi_task": multi, "single_task": single, "path": path, "model": model,
+              "data": data}
+    if tune:
+        result["tuning"] = _tune(data, out, epochs, trials, seed, verbose)
+    if export:
+        result["exports"] = _export(model, data, out)
+    return result
+
+
+def _tune(data, out, epochs, trials, seed, verbose):
+    from mtl_keras import tuning
+    from mtl_keras.tuning.demo import format_comparison
+
+    search_epochs = max(2, min(epochs, 25))
+    print(f"\n== Loss-weight search: {trials} trials x {search_epochs} epochs "
+          "(KerasTuner RandomSearch, objective: Δm over equal weights on validation) ==")
+    result = tuning.demo_search(data, epochs=search_epochs, max_trials=trials,
+                                directory=os.path.join(out, "tune"), seed=seed,
+                                units=(64, 64), verbose=0)
+    print(format_comparison(result, data.tasks))
+    return result
+
+
+def _export(model, data, out):
+    from mtl_keras import exporters
+
+    print("\n== Export: SavedModel (TF Serving layout) and TFLite, verified ==")
+    representative = data.dataset("train", 16, shuffle=False).map(lambda x, y: x)
+    test = data.test
+    reports = exporters.export_all(
+        model, os.path.join(out, "export"), model_name="penguins",
+        representative_data=representative, labelled_sample=(test.features, test.labels))
+    print(exporters.format_reports(reports))
+    return reports

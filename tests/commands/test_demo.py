@@ -9,7 +9,7 @@ from mtl_keras.commands.demo import demo
 
 
 def test_demo_trains_reports_and_saves(tmp_path, capsys):
-    result = demo(out=str(tmp_path / "run"), epochs=4, verbose=0)
+    result = demo(out=str(tmp_path / "run"), epochs=4, verbose=0, tune=False, export=False)
     printed = capsys.readouterr().out
     assert "single-task" in printed and "multi-task" in printed
     for task in ("species", "sex", "body_mass"):
@@ -29,3 +29,18 @@ def test_demo_refuses_to_overwrite(tmp_path, capsys):
     assert cli.main(["demo", "--out", str(out), "--quick"]) == 2
     assert "already exists" in capsys.readouterr().err
     assert (out / "model.keras").read_bytes() == b"user data"
+
+
+@pytest.mark.slow
+def test_demo_cli_quick_tunes_and_exports(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["demo", "--out", str(out), "--quick"]) == 0
+    printed = capsys.readouterr().out
+    assert "Loss-weight search" in printed and "tuned" in printed and "equal" in printed
+    assert "penguins_int8.tflite" in printed and "serving/penguins/1" in printed
+    assert (out / "model.keras").is_file()
+    assert (out / "export" / "serving" / "penguins" / "1" / "saved_model.pb").is_file()
+    assert (out / "export" / "tflite" / "penguins_float32.tflite").is_file()
+    # Every float artifact agreed with the Keras model (the export fails otherwise).
+    float_rows = [l for l in printed.splitlines() if " float32 " in l]
+    assert float_rows and all(" yes " in l for l in float_rows)
