@@ -59,6 +59,7 @@ def plot_training(history: Any, path: str | os.PathLike, tasks: Sequence[str] | 
 
     matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     logs = _history_dict(history)
     names = list(tasks) if tasks is not None else task_names_in(logs)
@@ -92,6 +93,7 @@ def plot_training(history: Any, path: str | os.PathLike, tasks: Sequence[str] | 
     weight_axes.grid(alpha=0.3)
     loss_axes.set_ylabel("task loss")
     loss_axes.set_xlabel("epoch")
+    loss_axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     if positive:
         loss_axes.set_yscale("log")
     loss_axes.legend(loc="best", fontsize="small")

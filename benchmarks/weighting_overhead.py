@@ -1,0 +1,151 @@
+"""Step time of every weighting method divided by static weights', same run.
+
+For 2, 4 and 8 tasks (alternating regression and binary heads on an MLP
+trunk), one model per method is compiled and warmed up, then rounds are
+interleaved: in every round each method (static weights included) runs
+`--steps` training steps through the model's compiled train function, in a
+fresh random order. The figure is the median over rounds of
+`time(method) / time(static)` of that round. Every name in
+`mtl_keras.weighting.available()` is measured; a gradient-combination method
+(`combines_gradients=True`) is measured in both its modes ("representation"
+and "parameters").
+
+    python benchmarks/weighting_overhead.py [--tasks 2 4 8] [--rounds 15] [--steps 40]
+        [--methods dwa famo ...] [--write BENCHMARKS.md]
+
+`--write` replaces the `## Weighting overhead` section of that file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import re
+import statistics
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import mtl_keras as mtl  # noqa: E402
+
+FEATURES, UNITS, BATCH = 32, (128, 128), 128
+SECTION = "## Weighting overhead"
+
+
+def variants(names):
+    """(label, method name, mode) for each measured configuration."""
+    out = []
+    for name in names:
+        if mtl.weighting.get(name).combines_gradients:
+            out += [(f"{name} ({mode})", name, mode) for mode in ("representation", "parameters")]
+        else:
+            out.append((name, name, None))
+    return out
+
+
+def make_tasks(num_tasks):
+    return [mtl.Task(f"t{i}", "regression" if i % 2 == 0 else "binary", metrics=[])
+            for i in range(num_tasks)]
+
+
+def make_data(num_tasks):
+    rng = np.random.default_rng(0)
+    n = BATCH * 8
+    x = rng.normal(size=(n, FEATURES)).astype("float32")
+    y = {f"t{i}": (rng.normal(size=n).astype("float32") if i % 2 == 0
+                   else rng.integers(0, 2, n).astype("int32")) for i in range(num_tasks)}
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH).cache().repeat()
+
+
+def build(num_tasks, name, mode):
+    keras.utils.set_random_seed(0)
+    strategy = mtl.weighting.get(name)
+    if mode is not None:
+        strategy = type(strategy).from_config({**strategy.get_config(), "mode": mode})
+    model = mtl.build_hard_sharing(keras.Input((FEATURES,)), mtl.backbones.mlp(list(UNITS)),
+                                   make_tasks(num_tasks))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), weighting=strategy)
+    model.make_train_function()
+    return model
+
+
+def run_steps(model, iterator, steps):
+    start = time.perf_counter()
+    for _ in range(steps):
+        logs = model.train_function(iterator)
+    float(logs["loss"])  # wait for the last step
+    return time.perf_counter() - start
+
+
+def measure(num_tasks, configs, rounds, steps):
+    """Median over rounds of each config's time / static's, for one task count."""
+    iterator = iter(make_data(num_tasks))
+    models = {"static": build(num_tasks, "static", None)}
+    for label, name, mode in configs:
+        models[label] = build(num_tasks, name, mode)
+    for model in models.values():           # warm-up: tracing, data cache
+        run_steps(model, iterator, 3)
+    ratios = {label: [] for label, _, _ in configs}
+    order = list(models)
+    for _ in range(rounds):
+        random.shuffle(order)
+        times = {label: run_steps(models[label], iterator, steps) for label in order}
+        for label in ratios:
+            ratios[label].append(times[label] / times["static"])
+    return {label: statistics.median(r) for label, r in ratios.items()}
+
+
+def write_section(path, text):
+    old = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+    pattern = re.compile(rf"{re.escape(SECTION)}\n.*?(?=\n## |\Z)", re.S)
+    new = pattern.sub(lambda _: text.rstrip("\n") + "\n", old) if pattern.search(old) \
+        else old.rstrip("\n") + "\n\n" + text
+    with open(path, "w") as f:
+        f.write(new)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, nargs="+", default=[2, 4, 8])
+    parser.add_argument("--methods", nargs="+", default=None,
+                        help="Default: every name in mtl_keras.weighting.available().")
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--write", default=None, help="Markdown file to update.")
+    args = parser.parse_args(argv)
+    random.seed(0)
+    names = args.methods or [n for n in mtl.weighting.available() if n != "static"]
+    configs = variants(names)
+    results = {}
+    for t in args.tasks:
+        results[t] = measure(t, configs, args.rounds, args.steps)
+        print(f"{t} tasks done", file=sys.stderr, flush=True)
+    lines = ["| method | " + " | ".join(f"{t} tasks" for t in args.tasks) + " |",
+             "|---|" + "---:|" * len(args.tasks)]
+    for label, _, _ in configs:
+        lines.append(f"| {label} | " + " | ".join(f"{results[t][label]:.3f}"
+                                                 for t in args.tasks) + " |")
+    info = (f"MLP trunk {list(UNITS)} on {FEATURES} features, batch {BATCH}, Adam; "
+            f"{args.steps} steps per timing, {args.rounds} interleaved rounds in random "
+            f"order, median of per-round ratios; TF {tf.__version__}, Keras "
+            f"{keras.__version__}, {platform.machine()}, {os.cpu_count()} CPU cores")
+    table = "\n".join(lines)
+    print(table)
+    print(info)
+    if args.write:
+        command = "python benchmarks/weighting_overhead.py " + " ".join(argv or sys.argv[1:])
+        write_section(args.write, f"{SECTION}\n\nStep time of each method divided by "
+                      f"static weights' in the same run (1.00 = no overhead). {info}.\n\n"
+                      f"Command: `{command.strip()}`\n\n{table}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
