@@ -120,7 +120,7 @@ def test_weighted_objective_fixed_weight_and_a_custom_tuner_class(tmp_path):
         return mtl.build_hard_sharing(keras.Input((3,)), mtl.backbones.mlp([8]), tasks)
 
     tuner = LossWeightTuner(build, tasks, objective={"a_accuracy": 1.0, "b_mae": 0.5},
-                            fixed={"c": 0.3}, tuner=MyTuner, max_trials=2, seed=0,
+                            fixed={"c": 0.3}, tuner=MyTuner, max_trials=1, seed=0,
                             directory=str(tmp_path))
     assert isinstance(tuner.tuner, MyTuner)
     tuner.search(x, y, validation_data=(x, y), epochs=1, verbose=0)
