@@ -2,10 +2,10 @@
 
 For 2, 4 and 8 tasks (alternating regression and binary heads on an MLP
 trunk), one model per method is compiled and warmed up, then rounds are
-interleaved: in every round each method (static weights included) runs
-`--steps` training steps through the model's compiled train function, in a
-fresh random order. The figure is the median over rounds of
-`time(method) / time(static)` of that round. Every name in
+interleaved: in every round each method, in a fresh random order, runs
+`--steps` training steps through its compiled train function right next to
+the static-weights model doing the same (alternating which goes first). The
+figure is the median over rounds of `time(method) / time(static)`. Every name in
 `mtl_keras.weighting.available()` is measured; a gradient-combination method
 (`combines_gradients=True`) is measured in both its modes ("representation"
 and "parameters").
@@ -87,18 +87,24 @@ def run_steps(model, iterator, steps):
 def measure(num_tasks, configs, rounds, steps):
     """Median over rounds of each config's time / static's, for one task count."""
     iterator = iter(make_data(num_tasks))
-    models = {"static": build(num_tasks, "static", None)}
-    for label, name, mode in configs:
-        models[label] = build(num_tasks, name, mode)
-    for model in models.values():           # warm-up: tracing, data cache
+    static = build(num_tasks, "static", None)
+    models = {label: build(num_tasks, name, mode) for label, name, mode in configs}
+    for model in [static, *models.values()]:   # warm-up: tracing, data cache
         run_steps(model, iterator, 3)
-    ratios = {label: [] for label, _, _ in configs}
+    ratios = {label: [] for label in models}
     order = list(models)
-    for _ in range(rounds):
+    for r in range(rounds):
         random.shuffle(order)
-        times = {label: run_steps(models[label], iterator, steps) for label in order}
-        for label in ratios:
-            ratios[label].append(times[label] / times["static"])
+        for label in order:
+            # Each method is timed right next to static weights (alternating
+            # which goes first), so slow drifts of the machine cancel out.
+            if r % 2:
+                t_method = run_steps(models[label], iterator, steps)
+                t_static = run_steps(static, iterator, steps)
+            else:
+                t_static = run_steps(static, iterator, steps)
+                t_method = run_steps(models[label], iterator, steps)
+            ratios[label].append(t_method / t_static)
     return {label: statistics.median(r) for label, r in ratios.items()}
 
 
@@ -133,8 +139,8 @@ def main(argv=None):
         lines.append(f"| {label} | " + " | ".join(f"{results[t][label]:.3f}"
                                                  for t in args.tasks) + " |")
     info = (f"MLP trunk {list(UNITS)} on {FEATURES} features, batch {BATCH}, Adam; "
-            f"{args.steps} steps per timing, {args.rounds} interleaved rounds in random "
-            f"order, median of per-round ratios; TF {tf.__version__}, Keras "
+            f"{args.steps} steps per timing, each method next to static weights, "
+            f"{args.rounds} interleaved rounds, median of per-round ratios; TF {tf.__version__}, Keras "
             f"{keras.__version__}, {platform.machine()}, {os.cpu_count()} CPU cores")
     table = "\n".join(lines)
     print(table)
