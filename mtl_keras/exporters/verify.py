@@ -174,8 +174,8 @@ def format_reports(reports: list[ArtifactReport]) -> str:
 
     >>> r = ArtifactReport("m.tflite", "tflite", "float32", 2048,
     ...                    [TaskCheck("serving_default", "a", 1e-7, 2e-7, True)])
-    >>> print(format_reports([r]).splitlines()[0].split())
-    ['artifact', 'quant', 'size_kb', 'signature', 'task', 'max_abs', 'max_rel', 'ok', 'metric', 'keras', 'artifact', 'change']
+    >>> format_reports([r]).splitlines()[1].split()[:5]
+    ['m.tflite', 'float32', '2.0', 'serving_default', 'a']
     """
     header = ("artifact", "quant", "size_kb", "signature", "task", "max_abs", "max_rel",
               "ok", "metric", "keras", "artifact", "change")

@@ -55,7 +55,8 @@ def test_parse_responses_of_both_forms():
         rest.parse_predict_response({"outputs": [[0.1]]}, None)
     with pytest.raises(RuntimeError, match="bad input"):
         rest.parse_predict_response({"error": "bad input"}, None)
-    assert rest.predict_url("http://h:8501/", "m", 3) == "http://h:8501/v1/models/m/versions/3:predict"
+    assert rest.predict_url("http://h:8501/", "m", 3) == \
+        "http://h:8501/v1/models/m/versions/3:predict"
 
 
 class _FakeServing(http.server.BaseHTTPRequestHandler):

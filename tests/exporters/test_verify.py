@@ -26,8 +26,9 @@ def test_primary_metric_masks_missing_labels():
     labels = np.array([0, 0, 2, -1])  # right, wrong, right, missing
     assert verify.primary_metric(task, labels, probs) == ("b_accuracy", pytest.approx(2 / 3))
     reg = mtl.Task("c", "regression")
-    assert verify.primary_metric(reg, np.array([1.0, np.nan]), np.array([[1.5], [9.0]], "float32")) \
-        == ("c_mae", pytest.approx(0.5))
+    predictions = np.array([[1.5], [9.0]], "float32")
+    assert verify.primary_metric(reg, np.array([1.0, np.nan]), predictions) == (
+        "c_mae", pytest.approx(0.5))
 
 
 def _run_with_offset(model, offset):
