@@ -157,7 +157,8 @@ def _log(row):
 
 
 def summarize(results):
-    """Rows `(size, arch, method, left mean, left std, right mean, right std, Δm mean, Δm std)`."""
+    """One row per (size, arch, method): mean and std over seeds of each
+    task's accuracy and of Δm (paired with the single-task run of the same seed)."""
     base = {(r["size"], r["seed"]): r for r in results if r["arch"] == "single"}
     groups = {}
     for r in results:

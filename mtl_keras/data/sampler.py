@@ -44,6 +44,12 @@ from typing import Mapping, Sequence
 import numpy as np
 import tensorflow as tf
 
+from mtl_keras.data.per_task import (
+    check_same_features,
+    dataset_size,
+    standardize,
+    with_masked_labels,
+)
 from mtl_keras.tasks import Task
 
 STRATEGIES = ("round_robin", "uniform", "proportional", "temperature", "annealed", "weights")
@@ -148,11 +154,13 @@ class TaskSampler:
             raise ValueError(f"Expected batch_size to be an int >= 1. Received: {batch_size!r}")
         if strategy not in STRATEGIES:
             raise ValueError(
-                f"Expected strategy to be one of {list(STRATEGIES)}. Received: strategy={strategy!r}"
+                f"Expected strategy to be one of {list(STRATEGIES)}. "
+                f"Received: strategy={strategy!r}"
             )
         if mix not in MIXES:
             raise ValueError(f"Expected mix to be one of {list(MIXES)}. Received: mix={mix!r}")
-        if strategy == "temperature" and not (float(temperature) > 0 and math.isfinite(temperature)):
+        temperature_ok = float(temperature) > 0 and math.isfinite(temperature)
+        if strategy == "temperature" and not temperature_ok:
             raise ValueError(
                 f"Expected a finite temperature > 0. Received: temperature={temperature!r}"
             )
@@ -163,7 +171,9 @@ class TaskSampler:
                 "Annealed sampling moves from proportional to near-uniform over the "
                 "run: expected num_epochs (the total E). Received: num_epochs=None"
             )
-        if shuffle_buffer is not None and (not isinstance(shuffle_buffer, int) or shuffle_buffer < 1):
+        if shuffle_buffer is not None and (
+            not isinstance(shuffle_buffer, int) or shuffle_buffer < 1
+        ):
             raise ValueError(
                 f"Expected shuffle_buffer to be an int >= 1 or None. Received: {shuffle_buffer!r}"
             )
@@ -180,15 +190,15 @@ class TaskSampler:
                 "weights are used only by strategy='weights'. Received: "
                 f"strategy={strategy!r}, weights={weights!r}"
             )
-        standardized = {t.name: _standardize(datasets[t.name], t) for t in self.tasks}
-        _check_same_features(standardized)
+        standardized = {t.name: standardize(datasets[t.name], t) for t in self.tasks}
+        check_same_features(standardized)
         label_specs = {t.label_key: standardized[t.name][2] for t in self.tasks}
         self._datasets = [
-            _with_masked_labels(standardized[t.name], t, self.tasks, label_specs)
+            with_masked_labels(standardized[t.name], t, self.tasks, label_specs)
             for t in self.tasks
         ]
         self.sizes = {
-            t.name: _size(datasets[t.name], t.name, (sizes or {}).get(t.name))
+            t.name: dataset_size(datasets[t.name], t.name, (sizes or {}).get(t.name))
             for t in self.tasks
         }
         if steps_per_epoch is None:
@@ -343,115 +353,3 @@ def mix_datasets(
     """
     sampler = TaskSampler(datasets, tasks, batch_size, strategy=strategy, **kwargs)
     return sampler.dataset(), sampler.steps_per_epoch
-
-
-# ------------------------------------------------------------------- helpers
-def _label_spec(task, spec):
-    """The per-example label spec a task's labels are cast to."""
-    shape = spec.shape
-    if task.kind == "regression":
-        return tf.TensorSpec(shape, tf.float32)
-    dtype = tf.float32 if spec.dtype.is_floating else tf.int32
-    return tf.TensorSpec(shape, dtype)
-
-
-def _fill_value(task, spec):
-    # -1 masks class ids (and multilabel rows); NaN masks regression targets.
-    value = float("nan") if task.kind == "regression" else -1
-    return tf.fill(spec.shape, tf.cast(value, spec.dtype))
-
-
-def _standardize(ds, task):
-    """Checks a task's dataset; returns `(ds, label_picker, label_spec)`."""
-    spec = ds.element_spec
-    if not isinstance(spec, tuple) or len(spec) != 2:
-        raise ValueError(
-            f"Expected the dataset of task {task.name!r} to yield unbatched "
-            "(features, label) pairs. Received: element_spec="
-            f"{spec}"
-        )
-    label = spec[1]
-    if isinstance(label, dict):
-        if task.label_key not in label:
-            raise ValueError(
-                f"Expected the dataset of task {task.name!r} to hold labels under "
-                f"{task.label_key!r}. Received label keys: {sorted(label)}"
-            )
-        label = label[task.label_key]
-        pick = lambda y: y[task.label_key]  # noqa: E731
-    else:
-        pick = lambda y: y  # noqa: E731
-    if not isinstance(label, tf.TensorSpec):
-        raise ValueError(
-            f"Expected a dense label tensor for task {task.name!r}. Received: {label}"
-        )
-    if not label.shape.is_fully_defined():
-        raise ValueError(
-            f"Expected labels of a fixed shape for task {task.name!r} (unbatched "
-            f"examples). Received: shape={label.shape}"
-        )
-    task.check_label_spec((None,) + tuple(label.shape), label.dtype.name)
-    return ds, pick, _label_spec(task, label)
-
-
-def _with_masked_labels(standardized, task, tasks, label_specs):
-    """Maps to `(features, {every label_key: own label or the missing sentinel})`."""
-    ds, pick, own_spec = standardized
-
-    def to_multitask(features, label):
-        labels = {}
-        for other in tasks:
-            spec = label_specs[other.label_key]
-            if other.name == task.name:
-                labels[other.label_key] = tf.cast(pick(label), own_spec.dtype)
-            else:
-                labels[other.label_key] = _fill_value(other, spec)
-        return features, labels
-
-    return ds.map(to_multitask)
-
-
-def _check_same_features(standardized):
-    specs = {name: item[0].element_spec[0] for name, item in standardized.items()}
-    names = list(specs)
-    ref_name, ref = names[0], specs[names[0]]
-    for name in names[1:]:
-        other = specs[name]
-        same = True
-        try:
-            tf.nest.assert_same_structure(ref, other)
-        except (ValueError, TypeError):
-            same = False
-        if same:
-            for a, b in zip(tf.nest.flatten(ref), tf.nest.flatten(other)):
-                if a.dtype != b.dtype or not a.shape.is_compatible_with(b.shape):
-                    same = False
-        if not same:
-            raise ValueError(
-                "Expected every per-task dataset to yield the same feature structure "
-                f"(names, dtypes, shapes). Received: task {ref_name!r}: {ref}; "
-                f"task {name!r}: {other}"
-            )
-
-
-def _size(ds, name, given):
-    if given is not None:
-        if not isinstance(given, (int, np.integer)) or given < 1:
-            raise ValueError(
-                f"Expected the size of task {name!r}'s dataset to be an int >= 1. "
-                f"Received: {given!r}"
-            )
-        return int(given)
-    card = int(ds.cardinality())
-    if card == tf.data.INFINITE_CARDINALITY:
-        raise ValueError(
-            f"The dataset of task {name!r} is infinite: expected its number of "
-            f"examples in sizes={{{name!r}: n}}. Received: sizes=None"
-        )
-    if card == tf.data.UNKNOWN_CARDINALITY:
-        card = int(ds.reduce(np.int64(0), lambda c, _: c + 1))
-    if card == 0:
-        raise ValueError(
-            f"Expected a non-empty dataset for task {name!r}. Received an empty dataset."
-        )
-    return card
