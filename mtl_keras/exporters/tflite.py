@@ -202,7 +202,8 @@ def export_tflite(
             (or `(inputs, labels)`), batched or not; the first
             `calibration_steps` samples are used.
         per_task: One file per task instead of one file for all tasks.
-        tasks: Tasks to export (default: all).
+        tasks: Task signatures to include (default: all); `[]` keeps only
+            `serving_default` (a smaller int8 file, see BENCHMARKS.md).
         sample_inputs: Inputs for the comparison (default: 8 seeded random rows).
         labelled_sample: `(features, labels)` to report each task's metric
             change (quantized files).
