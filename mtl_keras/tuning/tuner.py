@@ -197,7 +197,7 @@ class LossWeightTuner:
                     value = trial.metrics.get_last_value(name)
                     if value is not None:
                         metrics[name] = float(value)
-            score = trial.score if trial.score is not None else None
+            score = trial.score
             results.append(TrialResult(
                 trial_id=trial.trial_id, status=str(trial.status), weights=weights,
                 hyperparameters={k: v for k, v in values.items()
