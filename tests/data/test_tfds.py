@@ -49,15 +49,14 @@ def _store_penguins(data_dir, n=24):
     examples.update(split.labels)
     examples = {k: v[:n] for k, v in examples.items()}
     examples["species"] = examples["species"].astype("int64")
-    tfds.dataset_builders.store_as_tfds_dataset(
+    return tfds.dataset_builders.store_as_tfds_dataset(
         name="penguins_mtl", version="1.0.0", features=features,
         split_datasets={"train": tf.data.Dataset.from_tensor_slices(examples)},
-        data_dir=str(data_dir))
-    return {k: v for k, v in examples.items()}
+        data_dir=str(data_dir)), examples
 
 
 def test_stored_penguins_load_back_and_train(tmp_path):
-    expected = _store_penguins(tmp_path)
+    _, expected = _store_penguins(tmp_path)
     data = mtl.data.load_penguins()
     label_keys = {"species": "species", "sex": "sex", "body_mass": "body_mass"}
     ds = tfds_dataset("penguins_mtl", label_keys, ["measurements", "island"],
@@ -75,12 +74,12 @@ def test_stored_penguins_load_back_and_train(tmp_path):
 
 
 def test_stored_dataset_feeds_the_sampler(tmp_path):
-    _store_penguins(tmp_path, n=12)
+    builder, _ = _store_penguins(tmp_path, n=12)
     tasks = [mtl.Task("species", "multiclass", num_classes=3), mtl.Task("body_mass", "regression")]
-    per_task = {
-        t.name: tfds_dataset("penguins_mtl", {t.name: t.name}, "measurements",
-                             data_dir=str(tmp_path))
-        for t in tasks
+    per_task = {  # one by name, one from the builder object
+        "species": tfds_dataset("penguins_mtl", {"species": "species"}, "measurements",
+                                data_dir=str(tmp_path)),
+        "body_mass": tfds_dataset(builder, {"body_mass": "body_mass"}, "measurements"),
     }
     sampler = mtl.data.TaskSampler(per_task, tasks, 6, strategy="round_robin")
     _, y = next(iter(sampler.dataset()))
