@@ -64,7 +64,9 @@ def build_ple(
     tasks = validate_tasks(tasks)
     names = [t.name for t in tasks]
     if not isinstance(num_levels, int) or isinstance(num_levels, bool) or num_levels < 1:
-        raise ValueError(f"Expected num_levels to be an int >= 1. Received: num_levels={num_levels!r}")
+        raise ValueError(
+            f"Expected num_levels to be an int >= 1. Received: num_levels={num_levels!r}"
+        )
     inputs = normalize_inputs(inputs)
     x = merge_inputs(apply_preprocessing(inputs, preprocessing))
     for level in range(num_levels):

@@ -1,6 +1,5 @@
 """Cross-stitch builder: contract, identity units == independent towers, errors."""
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
