@@ -23,11 +23,13 @@ compiled weighting strategy has `combines_gradients = True`. One step:
    `LossScaleOptimizer` is in use: it expects occasional overflow and skips
    such steps (lowering the loss scale) itself.
 5. `direction, weights = model.weighting.combine_gradients(matrix, present)`.
-   In representation mode the direction is carried through the trunk with
-   one backward pass (`output_gradients`).
 6. Head variables get the gradient of the sum of the task losses (each head
    only sees its own task); regularization gradients are added to every
-   variable; the optimizer applies it all.
+   variable; the optimizer applies it all. In parameters mode the heads'
+   gradients come out of the same jacobian (summed over tasks); in
+   representation mode the heads read a `stop_gradient` copy of the trunk's
+   output, and one backward pass of `sum(losses) + sum(reps * direction)`
+   gives the heads their gradient and carries the direction through the trunk.
 
 Distribution (`tf.distribute.MirroredStrategy`): each replica's per-task
 losses are its share of the global mean (see `MultiTaskModel.compute_loss`),
@@ -77,6 +79,23 @@ def _num_elements(variable):
     for d in variable.shape:
         n *= int(d)
     return n
+
+
+def _merge_extra(grads, variables, extra, extra_vars):
+    """Adds gradients of `extra_vars` (regularization / other variables)."""
+    by_id = {id(v): i for i, v in enumerate(variables)}
+    grads, variables = list(grads), list(variables)
+    for g, v in zip(extra, extra_vars):
+        if g is None:
+            continue
+        if id(v) in by_id:
+            i = by_id[id(v)]
+            grads[i] = grads[i] + tf.cast(g, grads[i].dtype)
+        else:
+            by_id[id(v)] = len(variables)
+            grads.append(g)
+            variables.append(v)
+    return grads, variables
 
 
 def _check_finite(grads, task_names):
@@ -137,10 +156,15 @@ def gradient_train_step(model, data):
     with tf.GradientTape(persistent=True) as tape:
         reps = model.trunk(x, training=True)
         if mode == "representation":
-            tape.watch(reps)
+            # Heads read a copy cut from the trunk: the task losses reach the
+            # trunk only through the combined direction (step 5 below).
+            head_in = tf.stop_gradient(reps)
+            tape.watch(head_in)
+        else:
+            head_in = reps
         y_pred = {}
         for task, head in zip(model.tasks, model.heads):
-            rep = reps if model.has_shared_representation else reps[task.name]
+            rep = head_in if model.has_shared_representation else head_in[task.name]
             y_pred[task.name] = head(rep, training=True)
         sums, counts = model.task_losses(y, y_pred, sample_weight)
         ctx = _replica_context()
@@ -158,17 +182,17 @@ def gradient_train_step(model, data):
             scaled_reg = optimizer.scale_loss(reg)
             scaled_sum = scaled_sum + scaled_reg
 
-    # Heads (and any other trainable variable): gradient of the plain sum.
-    rest_vars = head_vars + other_vars
-    rest_grads = tape.gradient(scaled_sum, rest_vars) if rest_vars else []
-
     if mode == "parameters":
-        jac = tape.jacobian(scaled_local, trunk_vars, experimental_use_pfor=True)
+        # One vectorised jacobian gives the trunk rows and, summed over
+        # tasks, the heads' gradients.
+        jac_vars = trunk_vars + head_vars
+        jac = tape.jacobian(scaled_local, jac_vars, experimental_use_pfor=True)
         jac = [tf.zeros((num_tasks,) + tuple(v.shape)) if j is None else j
-               for j, v in zip(jac, trunk_vars)]
-        matrix = _flatten_rows(jac, num_tasks)
+               for j, v in zip(jac, jac_vars)]
+        matrix = _flatten_rows(jac[:len(trunk_vars)], num_tasks)
+        head_grads = [tf.reduce_sum(j, axis=0) for j in jac[len(trunk_vars):]]
     else:
-        rep_jac = tape.jacobian(scaled_local, reps, experimental_use_pfor=True)
+        rep_jac = tape.jacobian(scaled_local, head_in, experimental_use_pfor=True)
         if rep_jac is None:
             rep_jac = tf.zeros((num_tasks,) + tuple(tf.shape(reps)))
         matrix = tf.reshape(tf.cast(rep_jac, tf.float32), [num_tasks, -1])
@@ -209,21 +233,28 @@ def gradient_train_step(model, data):
         if ctx is not None:
             direction = direction / float(ctx.num_replicas_in_sync)
         trunk_grads = _split_like(direction, trunk_vars)
+        grads = trunk_grads + head_grads
+        variables = trunk_vars + head_vars
+        if other_vars:  # e.g. trainable variables outside trunk and heads
+            extra = tape.gradient(tf.reduce_sum(scaled_local), other_vars)
+            grads, variables = _merge_extra(grads, variables, extra, other_vars)
+        if reg is not None:
+            extra = tape.gradient(scaled_reg, variables)
+            grads, variables = _merge_extra(grads, variables, extra, list(variables))
     else:
         if ctx is not None:
             direction = tf.slice(direction, tf.reshape(offset, [1]), local_size)
         out_grad = tf.cast(tf.reshape(direction, tf.shape(reps)), reps.dtype)
-        trunk_grads = tape.gradient(reps, trunk_vars, output_gradients=out_grad)
-        trunk_grads = [tf.zeros(v.shape) if g is None else g
-                       for g, v in zip(trunk_grads, trunk_vars)]
-    if reg is not None and trunk_vars:
-        reg_grads = tape.gradient(scaled_reg, trunk_vars)
-        trunk_grads = [g if r is None else g + tf.cast(r, g.dtype)
-                       for g, r in zip(trunk_grads, reg_grads)]
+        with tape:
+            # One backward pass: heads get the gradient of the sum of the
+            # task losses, the trunk the combined direction (+ regularization).
+            surrogate = scaled_sum + tf.cast(
+                tf.reduce_sum(reps * tf.stop_gradient(out_grad)), tf.float32)
+        variables = trunk_vars + head_vars + other_vars
+        grads = tape.gradient(surrogate, variables)
     del tape
 
-    pairs = [(g, v) for g, v in zip(trunk_grads + list(rest_grads), trunk_vars + rest_vars)
-             if g is not None]
+    pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
     if pairs:
         optimizer.apply_gradients(pairs)
 

@@ -41,13 +41,14 @@ def min_norm_weights(k, present=None, max_iter: int = 250, tol: float = 1e-6):
     w0 = tf.math.divide_no_nan(present, n)
     eye = tf.eye(t)
     big = tf.fill([t], float("inf"))
+    diag = tf.linalg.diag_part(k)
 
     def body(i, w, change):
         kw = tf.linalg.matvec(k, w)
         j = tf.argmin(tf.where(present > 0, kw, big), output_type=tf.int32)
         v1v1 = tf.tensordot(w, kw, 1)
         v1v2 = tf.gather(kw, j)
-        v2v2 = k[j, j]
+        v2v2 = tf.gather(diag, j)  # gather, not k[j, j]: XLA needs static slices
         denom = v1v1 + v2v2 - 2.0 * v1v2
         gamma = tf.clip_by_value(tf.math.divide_no_nan(v1v1 - v1v2, denom), 0.0, 1.0)
         new_w = (1.0 - gamma) * w + gamma * tf.gather(eye, j)
