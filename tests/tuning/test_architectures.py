@@ -29,9 +29,12 @@ def test_every_architecture_trains_with_the_trials_weights_and_reports_the_objec
     y = {"a": (x[:, 0] > 0).astype("float32"), "b": x[:, 1]}
     y["a"][::4] = np.nan  # missing labels
     for arch, builder in BUILDERS.items():
-        hm = LossWeightHyperModel(lambda hp, w, builder=builder: builder(keras.Input((3,)),
-                                                                         _tasks()),
-                                  _tasks(), objective="delta_m",
+        def build(hp, weights, builder=builder):
+            model = builder(keras.Input((3,)), _tasks())
+            model.compile(optimizer="adam", weighting=weights, jit_compile=False)
+            return model
+
+        hm = LossWeightHyperModel(build, _tasks(), objective="delta_m",
                                   baselines={"a": 0.5, "b_mae": 1.0}, normalize="simplex")
         hp = keras_tuner.HyperParameters()
         hp.Fixed("loss_weight/a", 1.0)
