@@ -1,4 +1,4 @@
-"""Tune the penguins loss weights with KerasTuner; compare with equal weights and loss-level methods.
+"""Tune the penguins loss weights with KerasTuner; compare with equal weights and other methods.
 
 Usage:
     python examples/tune_weights.py [--trials 10] [--epochs 30] [--seeds 3] [--tuner random_search]

@@ -51,7 +51,8 @@ def add_parser(subparsers):
     p.add_argument("--project-name", default="penguins_weights")
     p.add_argument("--overwrite", action="store_true",
                    help="Start afresh (default: resume the project if it exists).")
-    p.add_argument("--plot", default=None, help="PNG path (default <directory>/<project>/trials.png).")
+    p.add_argument("--plot", default=None,
+                   help="PNG path (default <directory>/<project>/trials.png).")
     p.set_defaults(run=run)
     return p
 
@@ -144,8 +145,8 @@ def tune(args) -> dict:
         seed=args.seed, directory=args.directory, project_name=args.project_name,
         overwrite=args.overwrite, **extra)
     print(f"Searching: {args.tuner}, objective {tuner.objective.name} "
-          f"({tuner.objective.direction}), {args.trials if args.tuner != 'hyperband' else 'hyperband'}"
-          f" trials of {args.epochs} epochs in {os.path.join(args.directory, args.project_name)}",
+          f"({tuner.objective.direction}), "
+          f"{args.trials if args.tuner != 'hyperband' else 'hyperband'} trials of {args.epochs} epochs in {os.path.join(args.directory, args.project_name)}",
           flush=True)
     t_search = time.perf_counter()
     tuner.search(train, validation_data=val, epochs=args.epochs, verbose=verbose)

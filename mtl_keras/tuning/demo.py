@@ -36,7 +36,8 @@ def penguins_build_fn(data, units: Sequence[int] = (16,), learning_rate: float =
     return build_fn
 
 
-def demo_search(data=None, epochs: int = 8, max_trials: int = 5, directory: str = "mtl_keras_runs/tune",
+def demo_search(data=None, epochs: int = 8, max_trials: int = 5,
+                directory: str = "mtl_keras_runs/tune",
                 tuner: Any = "random_search", seed: int = 0, units: Sequence[int] = (16,),
                 batch_size: int = 32, overwrite: bool = True, verbose: int = 0) -> dict:
     """Tunes the penguins loss weights against equal weights, and compares on test.

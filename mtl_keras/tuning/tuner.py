@@ -236,7 +236,9 @@ class LossWeightTuner:
         """
         done = [r for r in self.results() if r.status == "COMPLETED" and r.score is not None]
         if not done:
-            raise RuntimeError("Expected at least one completed trial. Received none: run search().")
+            raise RuntimeError(
+                "Expected at least one completed trial. Received none: run search()."
+            )
         sign = 1.0 if self.objective.direction == "max" else -1.0
         return max(done, key=lambda r: sign * r.score)
 
