@@ -20,6 +20,16 @@ from mtl_keras.tasks import KINDS, Task
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name):
+    # `mtl_keras.tuning` imports KerasTuner: load it on first use only.
+    if name == "tuning":
+        import importlib
+
+        return importlib.import_module("mtl_keras.tuning")
+    raise AttributeError(f"module 'mtl_keras' has no attribute {name!r}")
+
+
 __all__ = [
     "KINDS",
     "MultiTaskModel",
@@ -38,5 +48,6 @@ __all__ = [
     "layers",
     "plotting",
     "regularizers",
+    "tuning",
     "weighting",
 ]
