@@ -25,11 +25,18 @@ compiled weighting strategy has `combines_gradients = True`. One step:
 5. `direction, weights = model.weighting.combine_gradients(matrix, present)`.
 6. Head variables get the gradient of the sum of the task losses (each head
    only sees its own task); regularization gradients are added to every
-   variable; the optimizer applies it all. In parameters mode the heads'
-   gradients come out of the same jacobian (summed over tasks); in
-   representation mode the heads read a `stop_gradient` copy of the trunk's
-   output, and one backward pass of `sum(losses) + sum(reps * direction)`
-   gives the heads their gradient and carries the direction through the trunk.
+   variable; the optimizer applies it all.
+
+How the rows are computed with one shared representation (hard sharing):
+every head reads its own `stop_gradient` copy of the trunk's output, so one
+ordinary backward pass through the heads gives each task's gradient w.r.t.
+the representation (row `t` is the gradient of loss `t` w.r.t. copy `t`) and
+the heads' own gradients. Representation mode combines these rows and
+carries the direction through the trunk with one backward pass; parameters
+mode turns them into per-task trunk gradients with one `pfor` jacobian of the
+`T` vector-Jacobian products through the trunk only. Without a shared
+representation (soft sharing, MMoE, ...) one `pfor` jacobian of the task
+losses w.r.t. the trunk and head variables gives both.
 
 Distribution (`tf.distribute.MirroredStrategy`): each replica's per-task
 losses are its share of the global mean (see `MultiTaskModel.compute_loss`),
@@ -81,21 +88,13 @@ def _num_elements(variable):
     return n
 
 
-def _merge_extra(grads, variables, extra, extra_vars):
-    """Adds gradients of `extra_vars` (regularization / other variables)."""
-    by_id = {id(v): i for i, v in enumerate(variables)}
-    grads, variables = list(grads), list(variables)
-    for g, v in zip(extra, extra_vars):
-        if g is None:
-            continue
-        if id(v) in by_id:
-            i = by_id[id(v)]
-            grads[i] = grads[i] + tf.cast(g, grads[i].dtype)
-        else:
-            by_id[id(v)] = len(variables)
-            grads.append(g)
-            variables.append(v)
-    return grads, variables
+def _add(grads, extra):
+    """Adds `extra` (same order, possibly shorter, None allowed) to `grads`."""
+    out = list(grads)
+    for i, g in enumerate(extra):
+        if g is not None:
+            out[i] = g if out[i] is None else out[i] + tf.cast(g, out[i].dtype)
+    return out
 
 
 def _check_finite(grads, task_names):
@@ -153,19 +152,20 @@ def gradient_train_step(model, data):
     seen = trunk_ids | {id(v) for v in head_vars}
     other_vars = [v for v in model.trainable_variables if id(v) not in seen]
 
+    shared = model.has_shared_representation
     with tf.GradientTape(persistent=True) as tape:
         reps = model.trunk(x, training=True)
-        if mode == "representation":
-            # Heads read a copy cut from the trunk: the task losses reach the
-            # trunk only through the combined direction (step 5 below).
-            head_in = tf.stop_gradient(reps)
-            tape.watch(head_in)
+        if shared:
+            # Each head reads its own copy of the representation, cut from the
+            # trunk: one ordinary backward pass through the (small) heads then
+            # gives every task's gradient w.r.t. the representation, row by row.
+            head_ins = [tf.stop_gradient(reps) for _ in model.tasks]
+            for h in head_ins:
+                tape.watch(h)
         else:
-            head_in = reps
-        y_pred = {}
-        for task, head in zip(model.tasks, model.heads):
-            rep = head_in if model.has_shared_representation else head_in[task.name]
-            y_pred[task.name] = head(rep, training=True)
+            head_ins = [reps[t.name] for t in model.tasks]
+        y_pred = {t.name: head(h, training=True)
+                  for t, head, h in zip(model.tasks, model.heads, head_ins)}
         sums, counts = model.task_losses(y, y_pred, sample_weight)
         ctx = _replica_context()
         global_counts = counts if ctx is None else ctx.all_reduce("sum", counts)
@@ -177,12 +177,28 @@ def gradient_train_step(model, data):
         else:
             reg = None
         scaled_local = optimizer.scale_loss(local)
-        scaled_sum = tf.reduce_sum(scaled_local)
-        if reg is not None:
-            scaled_reg = optimizer.scale_loss(reg)
-            scaled_sum = scaled_sum + scaled_reg
+        scaled_total = tf.reduce_sum(scaled_local)  # recorded: differentiated below
+        scaled_reg = optimizer.scale_loss(reg) if reg is not None else None
 
-    if mode == "parameters":
+    if shared:
+        grads = tape.gradient(scaled_total, head_ins + head_vars + other_vars)
+        rep_rows = tf.stack([tf.zeros_like(reps) if g is None else g
+                             for g in grads[:num_tasks]])
+        head_grads = list(grads[num_tasks:])
+        if mode == "parameters":
+            # Per-task gradients w.r.t. the trunk: the T vector-Jacobian
+            # products of the rows, vectorised by one pfor jacobian.
+            with tape:
+                axes = list(range(1, len(rep_rows.shape)))
+                z = tf.reduce_sum(tf.cast(reps[None] * tf.stop_gradient(rep_rows),
+                                          tf.float32), axis=axes)
+            jac = tape.jacobian(z, trunk_vars, experimental_use_pfor=True)
+            jac = [tf.zeros((num_tasks,) + tuple(v.shape)) if j is None else j
+                   for j, v in zip(jac, trunk_vars)]
+            matrix = _flatten_rows(jac, num_tasks)
+        else:
+            matrix = tf.reshape(tf.cast(rep_rows, tf.float32), [num_tasks, -1])
+    else:
         # One vectorised jacobian gives the trunk rows and, summed over
         # tasks, the heads' gradients.
         jac_vars = trunk_vars + head_vars
@@ -191,11 +207,8 @@ def gradient_train_step(model, data):
                for j, v in zip(jac, jac_vars)]
         matrix = _flatten_rows(jac[:len(trunk_vars)], num_tasks)
         head_grads = [tf.reduce_sum(j, axis=0) for j in jac[len(trunk_vars):]]
-    else:
-        rep_jac = tape.jacobian(scaled_local, head_in, experimental_use_pfor=True)
-        if rep_jac is None:
-            rep_jac = tf.zeros((num_tasks,) + tuple(tf.shape(reps)))
-        matrix = tf.reshape(tf.cast(rep_jac, tf.float32), [num_tasks, -1])
+        if other_vars:
+            head_grads += list(tape.gradient(scaled_total, other_vars))
 
     scale = tf.cast(optimizer.scale_loss(tf.constant(1.0)), tf.float32)
     matrix = matrix / scale
@@ -229,29 +242,26 @@ def gradient_train_step(model, data):
         direction, weights = strategy.combine_gradients(matrix, present)
     direction = tf.cast(direction, tf.float32) * scale
 
+    variables = trunk_vars + head_vars + other_vars
     if mode == "parameters":
         if ctx is not None:
             direction = direction / float(ctx.num_replicas_in_sync)
-        trunk_grads = _split_like(direction, trunk_vars)
-        grads = trunk_grads + head_grads
-        variables = trunk_vars + head_vars
-        if other_vars:  # e.g. trainable variables outside trunk and heads
-            extra = tape.gradient(tf.reduce_sum(scaled_local), other_vars)
-            grads, variables = _merge_extra(grads, variables, extra, other_vars)
+        grads = _split_like(direction, trunk_vars) + head_grads
         if reg is not None:
-            extra = tape.gradient(scaled_reg, variables)
-            grads, variables = _merge_extra(grads, variables, extra, list(variables))
+            grads = _add(grads, tape.gradient(scaled_reg, variables))
     else:
         if ctx is not None:
             direction = tf.slice(direction, tf.reshape(offset, [1]), local_size)
         out_grad = tf.cast(tf.reshape(direction, tf.shape(reps)), reps.dtype)
         with tape:
-            # One backward pass: heads get the gradient of the sum of the
-            # task losses, the trunk the combined direction (+ regularization).
-            surrogate = scaled_sum + tf.cast(
-                tf.reduce_sum(reps * tf.stop_gradient(out_grad)), tf.float32)
-        variables = trunk_vars + head_vars + other_vars
-        grads = tape.gradient(surrogate, variables)
+            # One backward pass carries the direction through the trunk
+            # (plus the regularization gradients of every variable).
+            surrogate = tf.reduce_sum(tf.cast(reps * tf.stop_gradient(out_grad), tf.float32))
+            if reg is not None:
+                surrogate = surrogate + scaled_reg
+        targets = variables if reg is not None else trunk_vars
+        back = tape.gradient(surrogate, targets)
+        grads = _add([tf.zeros(v.shape) for v in trunk_vars] + head_grads, back)
     del tape
 
     pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
