@@ -6,12 +6,12 @@ Optimizing Deep Multitask Models with Gradient Sign Dropout", NeurIPS 2020.
 
 from __future__ import annotations
 
-import random
 
 import keras
 import tensorflow as tf
 
 from mtl_keras.weighting.gradient_common import (
+    resolve_seed,
     SharedGradientWeighting, as_matrix, as_present,
 )
 
@@ -88,10 +88,7 @@ class GradDrop(SharedGradientWeighting):
         from mtl_keras.weighting.gradient_common import validate_number
 
         self.leak = validate_number(leak, "leak", 0.0, 1.0)
-        if seed is not None and not isinstance(seed, int):
-            raise TypeError(f"Expected seed to be an int or None. Received: seed={seed!r}")
-        self.seed = seed
-        self._seed = random.randint(0, 2**31 - 1) if seed is None else seed
+        self.seed, self._seed = resolve_seed(seed)
 
     def build(self, input_shape=None):
         self.step = self.add_step_counter()

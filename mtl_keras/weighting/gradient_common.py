@@ -50,6 +50,19 @@ def validate_number(value, name, low=None, high=None, low_inclusive=True):
     return value
 
 
+def resolve_seed(seed):
+    """Validates an optional int seed; returns `(seed, effective_seed)`.
+
+    `effective_seed` is `seed`, or a random int when `seed` is None (the
+    config keeps None, so a reloaded strategy draws a new one).
+    """
+    import random
+
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise TypeError(f"Expected seed to be an int or None. Received: seed={seed!r}")
+    return seed, (random.randint(0, 2**31 - 1) if seed is None else seed)
+
+
 def as_matrix(grads):
     """Converts `grads` to a float32 `(num_tasks, dim)` tensor."""
     grads = tf.convert_to_tensor(grads, tf.float32)

@@ -6,12 +6,12 @@ Learning", NeurIPS 2020.
 
 from __future__ import annotations
 
-import random
 
 import keras
 import tensorflow as tf
 
 from mtl_keras.weighting.gradient_common import (
+    resolve_seed,
     SharedGradientWeighting, as_matrix, compiled, as_present, gram, weighted_sum,
 )
 
@@ -101,10 +101,7 @@ class PCGrad(SharedGradientWeighting):
 
     def __init__(self, mode: str = "parameters", seed: int | None = None, **kwargs):
         super().__init__(mode=mode, **kwargs)
-        if seed is not None and not isinstance(seed, int):
-            raise TypeError(f"Expected seed to be an int or None. Received: seed={seed!r}")
-        self.seed = seed
-        self._seed = random.randint(0, 2**31 - 1) if seed is None else seed
+        self.seed, self._seed = resolve_seed(seed)
 
     def build(self, input_shape=None):
         self.step = self.add_step_counter()
