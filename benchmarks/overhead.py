@@ -3,11 +3,12 @@
 Both models have the same layers (an MLP trunk and one dense head per task),
 the same optimizer, the same per-task losses and metrics and the same
 `tf.data` pipeline (fully labelled, so the plain model is a fair baseline for
-the masked one). Rounds are interleaved (MTL, plain, MTL, plain, ...), each
-round times `steps` training steps after a warm-up, and the figure is the
-median over rounds of the per-round ratio.
+the masked one). Each model's compiled Keras train function (what `fit` runs
+each step) is timed on `steps` consecutive steps; rounds are interleaved (MTL
+then plain, plain then MTL, ...) so slow drifts of a shared machine cancel,
+and the figure is the median over rounds of the per-round ratio.
 
-    python benchmarks/overhead.py [--rounds 15] [--steps 50] [--out BENCHMARKS.md]
+    python benchmarks/overhead.py [--rounds 60] [--steps 20] [--out BENCHMARKS.md]
 """
 
 from __future__ import annotations
@@ -69,16 +70,19 @@ def build_plain(features, units):
     return model
 
 
-def time_steps(model, ds, steps):
+def time_steps(model, iterator, steps):
+    """Seconds per step of `model`'s compiled train function (the body of `fit`)."""
     t0 = time.perf_counter()
-    model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)
+    for _ in range(steps):
+        logs = model.train_function(iterator)
+    float(logs["loss"])  # wait for the last step
     return (time.perf_counter() - t0) / steps
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--rounds", type=int, default=15)
-    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--rounds", type=int, default=60)
+    p.add_argument("--steps", type=int, default=20)
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--features", type=int, default=64)
     p.add_argument("--units", default="256,256")
@@ -88,12 +92,14 @@ def main(argv=None):
     ds = make_data(args.batch * 16, args.features, args.batch)
     models = {"mtl": build_mtl(args.features, units), "plain": build_plain(args.features, units)}
     assert models["mtl"].count_params() == models["plain"].count_params()
-    for m in models.values():  # warm-up: tracing and first steps
-        time_steps(m, ds, 10)
+    iterator = iter(ds)
+    for m in models.values():  # the train step `fit` would build, then warm-up steps
+        m.make_train_function()
+        time_steps(m, iterator, 10)
     ratios, times = [], {"mtl": [], "plain": []}
     for r in range(args.rounds):
         order = ("mtl", "plain") if r % 2 == 0 else ("plain", "mtl")
-        t = {name: time_steps(models[name], ds, args.steps) for name in order}
+        t = {name: time_steps(models[name], iterator, args.steps) for name in order}
         times["mtl"].append(t["mtl"])
         times["plain"].append(t["plain"])
         ratios.append(t["mtl"] / t["plain"])
