@@ -166,16 +166,9 @@ def gradient_train_step(model, data):
             head_ins = [reps[t.name] for t in model.tasks]
         y_pred = {t.name: head(h, training=True)
                   for t, head, h in zip(model.tasks, model.heads, head_ins)}
-        sums, counts = model.task_losses(y, y_pred, sample_weight)
+        sums, counts, local, present = model.masked_losses(y, y_pred, sample_weight)
         ctx = _replica_context()
-        global_counts = counts if ctx is None else ctx.all_reduce("sum", counts)
-        local = tf.math.divide_no_nan(sums, global_counts)
-        present = tf.cast(global_counts > 0.0, tf.float32)
-        if model.losses:
-            reg = tf.add_n([tf.cast(model._aggregate_additional_loss(v), tf.float32)
-                            for v in model.losses])
-        else:
-            reg = None
+        reg = model.regularization_loss()
         scaled_local = optimizer.scale_loss(local)
         scaled_total = tf.reduce_sum(scaled_local)  # recorded: differentiated below
         scaled_reg = optimizer.scale_loss(reg) if reg is not None else None
@@ -271,11 +264,7 @@ def gradient_train_step(model, data):
     total = tf.reduce_sum(local * present)
     if reg is not None:
         total = total + reg
-        model._regularization_mean.update_state(unscale_loss_for_distribution(reg))
-        for layer, mean in model._penalty_means:   # e.g. soft_sharing_loss
-            value = layer.penalty()
-            if value is not None:
-                mean.update_state(value)
+        model.track_regularization(reg)
     batch = tf.shape(tf.nest.flatten(x)[0])[0]
     model._loss_tracker.update_state(unscale_loss_for_distribution(total),
                                      sample_weight=batch)

@@ -51,14 +51,12 @@ class TaskMeans(keras.metrics.Metric):
         values = ops.cast(values, "float32")
         if counts is None:
             counts = ops.ones_like(values)
-            values = values
         counts = ops.cast(counts, "float32")
         self.total.assign_add(values)
         self.count.assign_add(counts)
 
     def result(self):
-        means = ops.divide_no_nan(self.total, self.count) if hasattr(ops, "divide_no_nan") \
-            else ops.where(self.count > 0, self.total / ops.maximum(self.count, 1e-12), 0.0)
+        means = ops.divide_no_nan(self.total, self.count)
         return {f"{t}{self.suffix}": means[i] for i, t in enumerate(self.task_names)}
 
     def get_config(self):

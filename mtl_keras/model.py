@@ -336,27 +336,50 @@ class MultiTaskModel(keras.Model):
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         if self.weighting is None:
             raise ValueError("Call `compile()` before training or evaluating the model.")
-        sums, counts = self.task_losses(y, y_pred, sample_weight)
-        global_counts = _replica_sum(counts)
-        local = ops.divide_no_nan(sums, global_counts) if hasattr(ops, "divide_no_nan") \
-            else tf.math.divide_no_nan(sums, global_counts)
+        sums, counts, local, present = self.masked_losses(y, y_pred, sample_weight)
         global_losses = ops.stop_gradient(_replica_sum(local))
-        present = ops.cast(ops.greater(global_counts, 0.0), "float32")
         total, weights = self.weighting.combine(local, global_losses, present, training)
-        if self.losses:
-            reg = ops.sum([self._aggregate_additional_loss(v) for v in self.losses])
+        reg = self.regularization_loss()
+        if reg is not None:
             total = total + reg
-            self._regularization_mean.update_state(
-                keras.src.losses.loss.unscale_loss_for_distribution(reg)
-            )
-            for layer, mean in self._penalty_means:
-                value = layer.penalty()
-                if value is not None:
-                    mean.update_state(value)
+            self.track_regularization(reg)
         self._loss_means.update_state(sums, counts)
         if training:
             self._weight_means.update_state(weights)
         return total
+
+    def masked_losses(self, y, y_pred, sample_weight=None):
+        """Per-task losses of a batch, normalized by the global labelled count.
+
+        Returns:
+            `(sums, counts, local, present)`: `task_losses`' sums and counts;
+            `local`, this replica's share of each task's masked mean loss
+            (summed over replicas it is the mean over the global batch; 0 for
+            a task without labels); `present`, 1.0 where the task has at least
+            one label in the global batch.
+        """
+        sums, counts = self.task_losses(y, y_pred, sample_weight)
+        global_counts = _replica_sum(counts)
+        local = ops.divide_no_nan(sums, global_counts)
+        present = ops.cast(ops.greater(global_counts, 0.0), "float32")
+        return sums, counts, local, present
+
+    def regularization_loss(self):
+        """The float32 sum of `model.losses`, scaled for distribution, or None if none."""
+        if not self.losses:
+            return None
+        return ops.sum([ops.cast(self._aggregate_additional_loss(v), "float32")
+                        for v in self.losses])
+
+    def track_regularization(self, reg):
+        """Logs `regularization_loss` and each named penalty (e.g. `soft_sharing_loss`)."""
+        self._regularization_mean.update_state(
+            keras.src.losses.loss.unscale_loss_for_distribution(reg)
+        )
+        for layer, mean in self._penalty_means:
+            value = layer.penalty()
+            if value is not None:
+                mean.update_state(value)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         labels = self._label_dict(y)
