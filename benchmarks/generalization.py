@@ -117,8 +117,41 @@ def configurations(archs, methods):
     return configs
 
 
+def _key(size, seed, arch, method):
+    return f"{size}/{seed}/{arch}/{method}"
+
+
+def _load_log(path):
+    """Rows already recorded in the run log `path` (one JSON object per line)."""
+    if not os.path.exists(path):
+        return {}
+    done = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                row = json.loads(line)
+                done[_key(row["size"], row["seed"], row["arch"], row["method"])] = row
+    return done
+
+
 def run(args):
+    """Trains every configuration; each finished run is appended to
+    `<out>.jsonl` at once, and with `--resume` runs already in that log are
+    not trained again (a long run can be stopped and continued)."""
     start = time.time()
+    log_path = args.out + ".jsonl"
+    done = _load_log(log_path) if args.resume else {}
+    if not args.resume and os.path.exists(log_path):
+        os.replace(log_path, log_path + ".previous")
+    os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
+
+    def record(row):
+        results.append(row)
+        with open(log_path, "a") as f:
+            f.write(json.dumps(row) + "\n")
+        _log(row)
+
     train_all = mtl.data.load_multifashion("train", path=args.data_path, seed=0)
     test = mtl.data.load_multifashion("test", path=args.data_path, seed=0,
                                       num_examples=args.test_examples)
@@ -131,22 +164,24 @@ def run(args):
             # A seeded subset of the (already shuffled) training pairs.
             idx = np.random.default_rng(seed).permutation(len(train_all[0]))[:size]
             train = (train_all[0][idx], {t: v[idx] for t, v in train_all[1].items()})
-            t0 = time.time()
-            single = {}
-            for task in tasks:
-                single.update(train_eval("single", "equal", [task], train, test, epochs,
-                                         args.batch_size, seed, args.lr))
-            results.append(dict(size=size, seed=seed, arch="single", method="-",
-                                epochs=epochs, seconds=time.time() - t0, **single))
-            _log(results[-1])
-            for arch, method in configurations(args.archs, args.methods):
+            for arch, method in [("single", "-")] + configurations(args.archs, args.methods):
+                key = _key(size, seed, arch, method)
+                if key in done:
+                    results.append(done[key])
+                    continue
                 t0 = time.time()
-                acc = train_eval(arch, method, tasks, train, test, epochs, args.batch_size,
-                                 seed, args.lr)
-                results.append(dict(size=size, seed=seed, arch=arch, method=method,
-                                    epochs=epochs, seconds=time.time() - t0, **acc))
-                _log(results[-1])
-    wall = time.time() - start
+                if arch == "single":
+                    acc = {}
+                    for task in tasks:
+                        acc.update(train_eval("single", "equal", [task], train, test, epochs,
+                                              args.batch_size, seed, args.lr))
+                else:
+                    acc = train_eval(arch, method, tasks, train, test, epochs,
+                                     args.batch_size, seed, args.lr)
+                record(dict(size=size, seed=seed, arch=arch, method=method,
+                            epochs=epochs, seconds=time.time() - t0, **acc))
+    # Wall time of this invocation plus that of the runs it resumed.
+    wall = time.time() - start + sum(r["seconds"] for r in done.values())
     return results, wall
 
 
@@ -232,6 +267,9 @@ def parse_args(argv=None):
     p.add_argument("--test-examples", type=int, default=None)
     p.add_argument("--data-path", default=None, help="Fashion-MNIST IDX directory")
     p.add_argument("--out", default="benchmarks/results/generalization")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the runs already recorded in <out>.jsonl and train only "
+                        "the missing ones")
     p.add_argument("--from-json", nargs="+", default=None,
                    help="no training: merge the results of earlier runs' JSON files into "
                         "one table and plot")
