@@ -4,11 +4,18 @@ Both models have the same layers (an MLP trunk and one dense head per task),
 the same optimizer, the same per-task losses and metrics and the same
 `tf.data` pipeline (fully labelled, so the plain model is a fair baseline for
 the masked one). Each model's compiled Keras train function (what `fit` runs
-each step) is timed on `steps` consecutive steps; rounds are interleaved (MTL
-then plain, plain then MTL, ...) so slow drifts of a shared machine cancel,
-and the figure is the median over rounds of the per-round ratio.
+each step) is timed on `steps` consecutive steps.
 
-    python benchmarks/overhead.py [--rounds 60] [--steps 20] [--out BENCHMARKS.md]
+Two identical models differ in speed by a few percent for reasons that have
+nothing to do with their code (where their variables and kernels landed), so
+the script builds `--pairs` independent copies of each model. Each round times
+every copy once, in alternating order so slow drifts of a shared machine
+cancel; the round's ratio is the summed MTL time over the summed plain time,
+and the figure is the median over rounds. The same statistic between the two
+halves of the plain copies (an A/A comparison of identical models) is reported
+as the noise floor.
+
+    python benchmarks/overhead.py [--rounds 40] [--steps 40] [--pairs 4] [--out BENCHMARKS.md]
 """
 
 from __future__ import annotations
@@ -81,8 +88,10 @@ def time_steps(model, iterator, steps):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--rounds", type=int, default=60)
-    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--rounds", type=int, default=40)
+    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--pairs", type=int, default=4,
+                   help="independent copies of each model (>= 2 for the A/A figure)")
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--features", type=int, default=64)
     p.add_argument("--units", default="256,256")
@@ -90,35 +99,50 @@ def main(argv=None):
     args = p.parse_args(argv)
     units = [int(u) for u in args.units.split(",")]
     ds = make_data(args.batch * 16, args.features, args.batch)
-    models = {"mtl": build_mtl(args.features, units), "plain": build_plain(args.features, units)}
-    assert models["mtl"].count_params() == models["plain"].count_params()
+    models = [("mtl", build_mtl(args.features, units)) for _ in range(args.pairs)]
+    models += [("plain", build_plain(args.features, units)) for _ in range(args.pairs)]
+    assert models[0][1].count_params() == models[-1][1].count_params()
+    # Interleave kinds: mtl, plain, mtl, plain, ...
+    models = [m for pair in zip(models[:args.pairs], models[args.pairs:]) for m in pair]
     iterator = iter(ds)
-    for m in models.values():  # the train step `fit` would build, then warm-up steps
+    for _, m in models:  # the train step `fit` would build, then warm-up steps
         m.make_train_function()
         time_steps(m, iterator, 10)
-    ratios, times = [], {"mtl": [], "plain": []}
+    ratios, aa, times = [], [], {"mtl": [], "plain": []}
     for r in range(args.rounds):
-        order = ("mtl", "plain") if r % 2 == 0 else ("plain", "mtl")
-        t = {name: time_steps(models[name], iterator, args.steps) for name in order}
-        times["mtl"].append(t["mtl"])
-        times["plain"].append(t["plain"])
-        ratios.append(t["mtl"] / t["plain"])
+        order = models if r % 2 == 0 else models[::-1]
+        t = [(kind, time_steps(m, iterator, args.steps)) for kind, m in order]
+        if r % 2:
+            t = t[::-1]
+        mtl_t = [v for kind, v in t if kind == "mtl"]
+        plain_t = [v for kind, v in t if kind == "plain"]
+        times["mtl"] += mtl_t
+        times["plain"] += plain_t
+        ratios.append(sum(mtl_t) / sum(plain_t))
+        half = len(plain_t) // 2
+        aa.append(sum(plain_t[:half]) / sum(plain_t[half:2 * half]))
     median = statistics.median(ratios)
     q = statistics.quantiles(ratios, n=4)
     report = (
         "## MultiTaskModel overhead\n\n"
         f"Command: `python benchmarks/overhead.py --rounds {args.rounds} --steps {args.steps} "
-        f"--batch {args.batch} --features {args.features} --units {args.units}`\n\n"
+        f"--pairs {args.pairs} --batch {args.batch} --features {args.features} "
+        f"--units {args.units}`\n\n"
         f"Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
         f"TensorFlow {tf.__version__}, Keras {keras.__version__}. 3 tasks (5-class, binary, "
-        f"regression), MLP trunk {units}, batch {args.batch}, same metrics on both sides.\n\n"
+        f"regression), MLP trunk {units}, batch {args.batch}, same metrics on both sides. "
+        f"{args.pairs} independent copies of each model; per round, summed MTL step time over "
+        "summed plain step time; median over rounds.\n\n"
         "| quantity | value |\n|---|---|\n"
         f"| median step time, MultiTaskModel | {statistics.median(times['mtl']) * 1e3:.2f} ms |\n"
         f"| median step time, plain Keras multi-output | "
         f"{statistics.median(times['plain']) * 1e3:.2f} ms |\n"
         f"| **median ratio MTL / plain** (target <= 1.03) | **{median:.3f}** |\n"
         f"| ratio quartiles | {q[0]:.3f} - {q[2]:.3f} |\n"
-        f"| rounds x steps | {args.rounds} x {args.steps} (interleaved) |\n"
+        f"| noise floor: plain / identical plain (A/A), median | "
+        f"{statistics.median(aa):.3f} |\n"
+        f"| rounds x steps x models | {args.rounds} x {args.steps} x {2 * args.pairs} "
+        "(interleaved) |\n"
     )
     print(report)
     if args.out:

@@ -335,21 +335,30 @@ class Task:
             y = ops.expand_dims(y, -1)
         if self.kind == "binary":
             y = ops.expand_dims(y, -1)
-        y = ops.cast(y, "float32")
-        valid = ops.logical_not(ops.isnan(y))
-        if self.kind != "regression":
-            valid = ops.logical_and(valid, ops.greater_equal(y, 0.0))
-        clean = ops.where(valid, y, ops.zeros_like(y))
+        dtype = keras.backend.standardize_dtype(y.dtype)
+        if self.kind != "regression" and "int" in dtype:
+            # Integer class labels: -1 marks a missing label (no cast needed).
+            valid = ops.greater_equal(y, 0)
+            clean = ops.maximum(y, 0)
+        else:
+            if dtype != "float32":
+                y = ops.cast(y, "float32")
+            # NaN marks a missing label; for classes also any negative value
+            # (`NaN >= 0` is False, so one comparison covers both).
+            valid = ops.equal(y, y) if self.kind == "regression" else ops.greater_equal(y, 0.0)
+            clean = ops.where(valid, y, ops.zeros_like(y))
         if len(valid.shape) == 2:
-            valid = ops.all(valid, axis=-1)
+            valid = (ops.reshape(valid, (-1,)) if valid.shape[-1] == 1
+                     else ops.all(valid, axis=-1))
         mask = ops.cast(valid, "float32")
         if sample_weight is not None:
             sw = ops.cast(ops.convert_to_tensor(sample_weight), "float32")
             if len(sw.shape) == 2:
                 sw = ops.squeeze(sw, axis=-1)
             mask = mask * sw
-        if self.kind == "multiclass":
-            clean = ops.cast(clean, "int32")
+        target = "int32" if self.kind == "multiclass" else "float32"
+        if keras.backend.standardize_dtype(clean.dtype) != target:
+            clean = ops.cast(clean, target)
         return clean, mask
 
     def loss_values(self, y_clean, y_pred):
