@@ -18,7 +18,8 @@ compiled weighting strategy has `combines_gradients = True`. One step:
 
    The matrix is unscaled (divided by the loss scale) before it is combined.
 3. Tasks without a label in the (global) batch are marked absent
-   (`present == 0`); their rows are zero and every rule leaves them out.
+   (`present == 0`); their rows are zero (their masked loss is identically
+   0) and every rule leaves them out.
 4. Non-finite rows raise an `InvalidArgumentError` naming the task(s), unless a
    `LossScaleOptimizer` is in use: it expects occasional overflow and skips
    such steps (lowering the loss scale) itself.
@@ -98,7 +99,11 @@ def _add(grads, extra):
 
 
 def _check_finite(grads, task_names):
-    finite = tf.reduce_all(tf.math.is_finite(grads), axis=1)
+    # A NaN or inf anywhere in a row makes the row's sum NaN or inf: one
+    # reduction instead of an elementwise test of the whole matrix. (Only a
+    # row of finite values whose sum overflows float32, > 3e38, would be
+    # reported too: such a gradient is unusable anyway.)
+    finite = tf.math.is_finite(tf.reduce_sum(grads, axis=1))
     bad = tf.boolean_mask(tf.constant(list(task_names)), tf.logical_not(finite))
     tf.debugging.Assert(
         tf.reduce_all(finite),
@@ -221,7 +226,8 @@ def gradient_train_step(model, data):
             offset = tf.reduce_sum(sizes[:replica])
             after = tf.reduce_sum(sizes) - offset - local_size[0]
             matrix = ctx.all_reduce("sum", tf.pad(matrix, [[0, 0], [offset, after]]))
-    matrix = matrix * present[:, None]
+    # No masking of the matrix is needed: a task without labels has a zero
+    # loss (its masked sum is 0), so its row is exactly zero already.
     if not _is_loss_scale_optimizer(optimizer):
         _check_finite(matrix, task_names)
 

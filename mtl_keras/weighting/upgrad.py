@@ -10,7 +10,7 @@ import keras
 import tensorflow as tf
 
 from mtl_keras.weighting.gradient_common import (
-    SharedGradientWeighting, as_matrix, compiled, as_present, gram, weighted_sum,
+    SharedGradientWeighting, as_matrix, compiled, as_present, masked_gram, weighted_sum,
 )
 
 
@@ -82,9 +82,8 @@ def upgrad(grads, present=None, num_sweeps: int = 100):
     """
     grads = as_matrix(grads)
     present = as_present(present, grads)
-    grads = grads * present[:, None]
-    weights = _upgrad_weights(gram(grads), present, int(num_sweeps))
-    return weighted_sum(weights, grads), weights
+    weights = _upgrad_weights(masked_gram(grads, present), present, int(num_sweeps))
+    return weighted_sum(weights * present, grads), weights
 
 
 @compiled
