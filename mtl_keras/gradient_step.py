@@ -187,9 +187,12 @@ def gradient_train_step(model, data):
             # Per-task gradients w.r.t. the trunk: the T vector-Jacobian
             # products of the rows, vectorised by one pfor jacobian.
             with tape:
-                axes = list(range(1, len(rep_rows.shape)))
-                z = tf.reduce_sum(tf.cast(reps[None] * tf.stop_gradient(rep_rows),
-                                          tf.float32), axis=axes)
+                # z_t = <row_t, representation> as one matrix-vector product:
+                # differentiating z_t gives back row_t without a (T, T, ...)
+                # broadcast inside the vectorised loop.
+                z = tf.linalg.matvec(
+                    tf.stop_gradient(tf.cast(tf.reshape(rep_rows, [num_tasks, -1]), tf.float32)),
+                    tf.reshape(tf.cast(reps, tf.float32), [-1]))
             jac = tape.jacobian(z, trunk_vars, experimental_use_pfor=True)
             jac = [tf.zeros((num_tasks,) + tuple(v.shape)) if j is None else j
                    for j, v in zip(jac, trunk_vars)]

@@ -40,7 +40,9 @@ class FAMO(LossWeighting):
     where no task has a usable `delta` leaves all state unchanged.
 
     All state (`xi`, Adam's moments and step count, the previous losses) is
-    in variables of this layer, saved and restored with the model.
+    one `(6, num_tasks)` variable of this layer (read and written once per
+    step), saved and restored with the model; `logits`, `previous_losses`,
+    `previous_present` and `adam_steps` are read-only views of it.
 
     Args:
         learning_rate: Adam step size of the logits (> 0; 0.025 in the paper).
@@ -76,51 +78,44 @@ class FAMO(LossWeighting):
         self.epsilon = _positive(epsilon, "epsilon")
 
     def build(self, input_shape=None):
-        n = self.num_tasks
-
-        def state(name, shape=(n,)):
-            return self.add_weight(
-                shape=shape, initializer="zeros", trainable=False, dtype="float32",
-                aggregation="only_first_replica", name=name,
-            )
-
-        self.logits = state("logits")
-        self.previous_losses = state("previous_losses")
-        self.previous_present = state("previous_present")
-        self.adam_m = state("adam_m")
-        self.adam_v = state("adam_v")
-        self.adam_steps = state("adam_steps", ())
-
-    def _update_logits(self, losses, present):
-        beta_1, beta_2, adam_eps = 0.9, 0.999, 1e-8
-        usable = present * self.previous_present
-        delta = usable * (
-            ops.log(self.previous_losses + self.epsilon) - ops.log(losses + self.epsilon)
+        # One (6, num_tasks) variable: logits, previous losses, previous
+        # presence, Adam's first and second moments and step count (row 5,
+        # repeated). A step reads and writes it once.
+        self.state = self.add_weight(
+            shape=(len(_ROWS), self.num_tasks), initializer="zeros", trainable=False,
+            dtype="float32", aggregation="only_first_replica", name="state",
         )
-        z = ops.softmax(self.logits)
-        grad = z * (delta - ops.sum(z * delta)) + self.gamma * self.logits
-        any_usable = ops.sum(usable) > 0
-        steps = self.adam_steps + 1.0
-        m = beta_1 * self.adam_m + (1.0 - beta_1) * grad
-        v = beta_2 * self.adam_v + (1.0 - beta_2) * ops.square(grad)
-        m_hat = m / (1.0 - ops.power(beta_1, steps))
-        v_hat = v / (1.0 - ops.power(beta_2, steps))
-        logits = self.logits - self.learning_rate * m_hat / (ops.sqrt(v_hat) + adam_eps)
-        self.logits.assign(ops.where(any_usable, logits, self.logits))
-        self.adam_m.assign(ops.where(any_usable, m, self.adam_m))
-        self.adam_v.assign(ops.where(any_usable, v, self.adam_v))
-        self.adam_steps.assign(ops.where(any_usable, steps, self.adam_steps))
-        self.previous_losses.assign(ops.where(present > 0, losses, self.previous_losses))
-        self.previous_present.assign(present)
+
+    def _row(self, name):
+        return self.state.value[_ROWS.index(name)]
+
+    @property
+    def logits(self):
+        """The logits `xi` (tensor, `(num_tasks,)`)."""
+        return self._row("logits")
+
+    @property
+    def previous_losses(self):
+        return self._row("previous_losses")
+
+    @property
+    def previous_present(self):
+        return self._row("previous_present")
+
+    @property
+    def adam_steps(self):
+        """Number of Adam updates of the logits so far (scalar tensor)."""
+        return self._row("adam_steps")[0]
 
     def compute_weights(self, global_losses, present, training):
         losses = ops.maximum(ops.cast(ops.convert_to_tensor(global_losses), "float32"), 0.0)
         present = ops.cast(ops.convert_to_tensor(present), "float32")
-        if training:
-            self._update_logits(losses, present)
-        z = ops.softmax(self.logits) * present
-        ratio = z / (losses + self.epsilon)
-        return ratio / ops.maximum(ops.sum(ratio), 1e-12)
+        if not training:
+            return _weights(self.state.value[0], losses, present, self.epsilon)
+        state, weights = _train_step(self.state.value, losses, present, self.learning_rate,
+                               self.gamma, self.epsilon)
+        self.state.assign(state)
+        return weights
 
     def get_config(self):
         config = super().get_config()
@@ -130,3 +125,39 @@ class FAMO(LossWeighting):
             "epsilon": self.epsilon,
         })
         return config
+
+
+_ROWS = ("logits", "previous_losses", "previous_present", "adam_m", "adam_v", "adam_steps")
+
+
+def _weights(logits, losses, present, epsilon):
+    z = ops.softmax(logits) * present
+    ratio = z / (losses + epsilon)
+    return ratio / ops.maximum(ops.sum(ratio), 1e-12)
+
+
+def _train_step(state, losses, present, learning_rate, gamma, epsilon):
+    state = _update(state, losses, present, learning_rate, gamma, epsilon)
+    return state, _weights(state[0], losses, present, epsilon)
+
+
+def _update(state, losses, present, learning_rate, gamma, epsilon):
+    """FAMO's logit update (the class docstring) on the stacked state; returns the new state."""
+    beta_1, beta_2, adam_eps = 0.9, 0.999, 1e-8
+    logits, prev_losses, prev_present, adam_m, adam_v, steps = ops.unstack(state, axis=0)
+    usable = present * prev_present
+    delta = usable * (ops.log(prev_losses + epsilon) - ops.log(losses + epsilon))
+    z = ops.softmax(logits)
+    grad = z * (delta - ops.sum(z * delta)) + gamma * logits
+    steps = steps + 1.0
+    m = beta_1 * adam_m + (1.0 - beta_1) * grad
+    v = beta_2 * adam_v + (1.0 - beta_2) * ops.square(grad)
+    m_hat = m / (1.0 - ops.power(beta_1, steps))
+    v_hat = v / (1.0 - ops.power(beta_2, steps))
+    logits = logits - learning_rate * m_hat / (ops.sqrt(v_hat) + adam_eps)
+    # Without a usable delta (no task present in both steps) the optimizer
+    # state stays as it was; the stored losses always follow present tasks.
+    updated = ops.where(ops.sum(usable) > 0, ops.stack([logits, m, v, steps]),
+                        ops.stack([state[0], state[3], state[4], state[5]]))
+    prev_losses = ops.where(present > 0, losses, prev_losses)
+    return ops.stack([updated[0], prev_losses, present, updated[1], updated[2], updated[3]])
