@@ -3,6 +3,7 @@
 Run by tests/test_distribute.py in subprocesses (not collected by pytest):
 
     python distribute_script.py mirrored METHODS          # 2 logical CPUs, prints JSON
+    python distribute_script.py mirrored pcgrad@representation,mgda@parameters --epochs 1
     TF_CONFIG=... python distribute_script.py mwms METHODS OUT.json
 
 `train(method)` is also imported by the test for the single-device reference.
@@ -54,7 +55,16 @@ def _build():
     return mtl.build_hard_sharing(keras.Input((4,), name="x"), mtl.backbones.mlp([8]), tasks())
 
 
-def train(method, strategy=None):
+def make_weighting(method):
+    """A method name, or `name@mode` for a gradient method in that mode."""
+    name, _, mode = method.partition("@")
+    if not mode:
+        return name
+    strategy = mtl.weighting.get(name)
+    return type(strategy).from_config({**strategy.get_config(), "mode": mode})
+
+
+def train(method, strategy=None, epochs=EPOCHS):
     """Trains from fixed initial weights; returns per-epoch task losses/weights and final weights."""
     keras.utils.set_random_seed(0)
     initial = _build().get_weights()
@@ -62,8 +72,8 @@ def train(method, strategy=None):
     with strategy.scope():
         model = _build()
         model.set_weights(initial)
-        model.compile(optimizer=keras.optimizers.SGD(0.1), weighting=method)
-    history = model.fit(dataset(), epochs=EPOCHS, verbose=0).history
+        model.compile(optimizer=keras.optimizers.SGD(0.1), weighting=make_weighting(method))
+    history = model.fit(dataset(), epochs=epochs, verbose=0).history
     keys = [f"{t}_{k}" for t in ("c", "m", "r") for k in ("loss", "weight")]
     return {
         "history": {k: [float(v) for v in history[k]] for k in keys},
@@ -73,13 +83,15 @@ def train(method, strategy=None):
 
 def main(argv):
     mode, methods = argv[1], argv[2].split(",")
+    epochs = int(argv[argv.index("--epochs") + 1]) if "--epochs" in argv else EPOCHS
     if mode == "mirrored":
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         assert strategy.num_replicas_in_sync == 2
-        out = {m: {"single": train(m), "mirrored": train(m, strategy)} for m in methods}
+        out = {m: {"single": train(m, epochs=epochs), "mirrored": train(m, strategy, epochs)}
+               for m in methods}
         print("RESULT " + json.dumps(out))
     elif mode == "mwms":
         strategy = tf.distribute.MultiWorkerMirroredStrategy()

@@ -15,6 +15,8 @@ import sys
 import numpy as np
 import pytest
 
+import mtl_keras as mtl
+
 SCRIPT = os.path.join(os.path.dirname(__file__), "distribute_script.py")
 # The stateful methods (GLS, DB-MTL and static weights are pure functions of the
 # global losses, the path these exercise too). Kept short for the test budget.
@@ -29,12 +31,12 @@ def _script():
     return module
 
 
-def _assert_same_run(reference, run, method):
+def _assert_same_run(reference, run, method, rtol=1e-5, atol=1e-6):
     for key, values in reference["history"].items():
-        np.testing.assert_allclose(run["history"][key], values, rtol=1e-5, atol=1e-6,
+        np.testing.assert_allclose(run["history"][key], values, rtol=rtol, atol=atol,
                                    err_msg=f"{method}: {key}")
     for expected, got in zip(reference["model"], run["model"]):
-        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6, err_msg=method)
+        np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol, err_msg=method)
 
 
 @pytest.mark.slow
@@ -52,6 +54,26 @@ def test_mirrored_strategy_on_two_logical_cpus_matches_one_device():
     # DWA's weights are 1 for two epochs; the multiclass task has no label in
     # one batch of four (weight 0 there), so its epoch mean weight is 0.75.
     assert runs["dwa"]["mirrored"]["history"]["m_weight"][:2] == [0.75, 0.75]
+
+
+@pytest.mark.slow
+def test_every_gradient_method_in_both_modes_under_mirrored_strategy_matches_one_device():
+    # Every gradient-combination rule, in parameters and representation mode,
+    # on two logical CPUs (batches with missing labels included): per-task
+    # losses, weights and the trained model equal the one-device run.
+    methods = [f"{name}@{mode}" for name in mtl.weighting.available()
+               if mtl.weighting.get(name).combines_gradients
+               for mode in ("parameters", "representation")]
+    result = subprocess.run(
+        [sys.executable, SCRIPT, "mirrored", ",".join(methods), "--epochs", "1"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = [l for l in result.stdout.splitlines() if l.startswith("RESULT ")][-1]
+    runs = json.loads(line[len("RESULT "):])
+    assert sorted(runs) == sorted(methods)
+    for method, pair in runs.items():
+        _assert_same_run(pair["single"], pair["mirrored"], method, rtol=1e-4, atol=1e-5)
 
 
 def _free_ports(n):
