@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from mtl_keras.exporters import signatures as sig
 from mtl_keras.exporters import verify
+from mtl_keras.exporters.flatbuffer import share_identical_vectors
 from mtl_keras.exporters.saved_model import write_saved_model
 
 QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
@@ -129,9 +130,11 @@ def convert(
         with warnings.catch_warnings():
             # int8 calibration runs TF's deprecated interpreter internally.
             warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
-            return converter.convert()
+            content = converter.convert()
     except Exception as e:  # ConverterError lives in a private module
         raise _explain(e, model, allow_select_tf_ops) from e
+    # One copy of the quantization vectors that every signature repeats.
+    return share_identical_vectors(content)
 
 
 def _explain(error, model, allow_select_tf_ops):
