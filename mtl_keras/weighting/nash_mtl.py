@@ -97,13 +97,19 @@ class NashMTL(SharedGradientWeighting):
     """Nash-MTL (Navon et al., ICML 2022) as a `compile(weighting=...)` strategy.
 
     Weights solve the Nash bargaining condition `G G^T alpha = 1 / alpha`
-    every step (see `nash_mtl`; the paper also re-solves only every few steps
-    and clips the update norm, which is left to the optimizer here).
+    (see `nash_mtl`). As in the paper's code, the weights can be re-solved
+    only every `update_weights_every` steps; in between, the last solution
+    is reused (a task absent in a step gets 0 in that step; one absent when
+    the weights are solved keeps 0 until the next solve). The paper's clipping of the
+    update norm is left to the optimizer (`clipnorm`).
 
     Args:
         mode: `"parameters"` (default) or `"representation"`.
         num_steps: Newton steps of the solver.
         ridge: Relative ridge of the solver.
+        update_weights_every: Solve for the weights every this many steps
+            (int >= 1; 1, the default, solves every step). The weights are a
+            non-trainable variable, saved with the model.
 
     Example:
 
@@ -113,17 +119,41 @@ class NashMTL(SharedGradientWeighting):
     """
 
     def __init__(self, mode: str = "parameters", num_steps: int = 20, ridge: float = 1e-6,
-                 **kwargs):
+                 update_weights_every: int = 1, **kwargs):
         super().__init__(mode=mode, **kwargs)
-        if not isinstance(num_steps, int) or num_steps < 1:
-            raise ValueError(f"Expected num_steps to be an int >= 1. Received: num_steps={num_steps!r}")
+        for name, value in (("num_steps", num_steps),
+                            ("update_weights_every", update_weights_every)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"Expected {name} to be an int >= 1. Received: {name}={value!r}")
         self.num_steps = num_steps
         self.ridge = validate_number(ridge, "ridge", 0.0, low_inclusive=False)
+        self.update_weights_every = update_weights_every
+
+    def build(self, input_shape=None):
+        if self.update_weights_every > 1:
+            self.step = self.add_step_counter()
+            self.alpha = self.add_weight(
+                shape=(self.num_tasks,), initializer="zeros", trainable=False,
+                name="alpha", aggregation="only_first_replica")
 
     def combine_gradients(self, grads, present):
-        return nash_mtl(grads, present, self.num_steps, self.ridge)
+        if self.update_weights_every == 1:
+            return nash_mtl(grads, present, self.num_steps, self.ridge)
+        grads = as_matrix(grads)
+        present = as_present(present, grads)
+        step = tf.convert_to_tensor(self.step.value)  # read before the increment
+        self.step.assign_add(1)
+        alpha = tf.cond(
+            tf.equal(step % self.update_weights_every, 0),
+            lambda: _nash(masked_gram(grads, present), present, self.num_steps, self.ridge),
+            lambda: self.alpha.value,
+        )
+        self.alpha.assign(alpha)
+        alpha = alpha * present
+        return weighted_sum(alpha, grads), alpha
 
     def get_config(self):
         config = super().get_config()
-        config.update(num_steps=self.num_steps, ridge=self.ridge)
+        config.update(num_steps=self.num_steps, ridge=self.ridge,
+                      update_weights_every=self.update_weights_every)
         return config

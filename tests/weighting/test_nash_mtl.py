@@ -45,3 +45,43 @@ def test_absent_task_and_config():
     assert (clone.num_steps, clone.ridge) == (5, 1e-3)
     with pytest.raises(ValueError, match="Expected ridge"):
         NashMTL(ridge=0.0)
+
+
+def test_update_weights_every_k_steps_reuses_the_last_solution():
+    strategy = NashMTL(update_weights_every=2)
+    strategy.build_for_tasks(["a", "b"])
+    first = np.array([[1.0, 0.0], [0.0, 2.0]], "float32")     # alpha = (1, 0.5)
+    second = np.array([[2.0, 0.0], [0.0, 1.0]], "float32")    # alpha would be (0.5, 1)
+    d, w = strategy.combine_gradients(first, np.ones(2, "float32"))
+    np.testing.assert_allclose(np.asarray(w), [1.0, 0.5], atol=1e-4)
+    d, w = strategy.combine_gradients(second, np.ones(2, "float32"))   # reused
+    np.testing.assert_allclose(np.asarray(w), [1.0, 0.5], atol=1e-4)
+    np.testing.assert_allclose(np.asarray(d), [2.0, 0.5], atol=1e-4)
+    d, w = strategy.combine_gradients(second, np.array([1.0, 0.0], "float32"))  # solved
+    np.testing.assert_allclose(np.asarray(w), [0.5, 0.0], atol=1e-4)
+    d, w = strategy.combine_gradients(second, np.ones(2, "float32"))   # reused, b stays 0
+    np.testing.assert_allclose(np.asarray(w), [0.5, 0.0], atol=1e-4)
+    config = strategy.get_config()
+    assert config["update_weights_every"] == 2
+    assert NashMTL.from_config(config).update_weights_every == 2
+    for bad in (0, 1.5, True):
+        with pytest.raises(ValueError, match="update_weights_every"):
+            NashMTL(update_weights_every=bad)
+
+
+def test_update_weights_every_inside_fit():
+    import keras
+
+    import mtl_keras as mtl
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 4)).astype("float32")
+    y = {"a": x[:, 0].copy(), "b": (x[:, 1] > 0).astype("int32")}
+    model = mtl.build_hard_sharing(keras.Input((4,)), mtl.backbones.mlp([8]),
+                                   [mtl.Task("a", "regression"), mtl.Task("b", "binary")])
+    model.compile(optimizer="sgd", weighting=NashMTL(mode="representation",
+                                                     update_weights_every=3))
+    history = model.fit(x, y, batch_size=8, epochs=1, verbose=0).history
+    assert int(model.weighting.step.numpy()) == 4
+    alpha = model.weighting.alpha.numpy()
+    assert np.all(alpha > 0) and np.all(np.isfinite(history["a_weight"]))
