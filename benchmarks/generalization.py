@@ -271,8 +271,8 @@ def parse_args(argv=None):
                    help="keep the runs already recorded in <out>.jsonl and train only "
                         "the missing ones")
     p.add_argument("--from-json", nargs="+", default=None,
-                   help="no training: merge the results of earlier runs' JSON files into "
-                        "one table and plot")
+                   help="no training: merge the results of earlier runs' JSON files (or "
+                        "their .jsonl run logs) into one table and plot")
     args = p.parse_args(argv)
     if args.quick:
         args.sizes = args.sizes or ["1000"]
@@ -299,6 +299,11 @@ def main(argv=None):
     if args.from_json:
         results, wall = [], 0.0
         for path in args.from_json:
+            if path.endswith(".jsonl"):   # the log of a (possibly unfinished) run
+                rows = list(_load_log(path).values())
+                results += rows
+                wall += sum(r["seconds"] for r in rows)
+                continue
             with open(path) as f:
                 saved = json.load(f)
             results += saved["results"]
