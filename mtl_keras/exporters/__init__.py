@@ -4,13 +4,17 @@
   `models.config`; `serving_default` plus one signature per task.
 * `export_tflite`: float32 / float16 / dynamic-range / int8, one file for all
   tasks or one per task, same signatures.
-* `export_all`: both, returning a verification table (`format_reports`).
+* `export_onnx`: an ONNX file (all tasks, or one task), verified with ONNX
+  Runtime (optional packages: `pip install "mtl-keras[onnx]"`).
+* `export_all`: SavedModel and TFLite, returning a verification table
+  (`format_reports`).
 
 Every artifact is compared with the Keras model before it is published (see
 `mtl_keras.exporters.verify` for the bound).
 """
 
 from mtl_keras.exporters.bundle import export_all
+from mtl_keras.exporters.onnx import export_onnx
 from mtl_keras.exporters.saved_model import (
     export_saved_model,
     read_warmup_requests,
@@ -28,6 +32,7 @@ from mtl_keras.exporters.verify import (
 )
 
 __all__ = [
+    "export_onnx",
     "ATOL",
     "ArtifactReport",
     "DEFAULT_SIGNATURE",
