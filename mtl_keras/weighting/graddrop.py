@@ -47,21 +47,26 @@ def graddrop(grads, present=None, seed=(0, 0), leak: float = 0.0):
     present = as_present(present, grads)
     grads = grads * present[:, None]
     total = tf.reduce_sum(grads, 0)
-    purity = 0.5 * (1.0 + tf.math.divide_no_nan(total, tf.reduce_sum(tf.abs(grads), 0)))
+    abs_total = tf.reduce_sum(tf.abs(grads), 0)
+    purity = 0.5 * (1.0 + tf.math.divide_no_nan(total, abs_total))
     seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
     u = tf.random.stateless_uniform(tf.shape(purity), seed=seed)
     # The surviving sign per coordinate: +1 if P > U, -1 if P < U (0 if equal).
     sign = tf.cast(purity > u, tf.float32) - tf.cast(purity < u, tf.float32)
-    # |g_i| where g_i has the surviving sign, else 0: sign * kept sums to
-    # sum_i M_i g_i without materializing the masks.
-    kept = tf.nn.relu(grads * sign[None, :])
-    direction = sign * tf.reduce_sum(kept, 0)
-    nonzero = tf.cast(tf.math.count_nonzero(grads, 1), tf.float32)
-    kept_share = tf.math.divide_no_nan(tf.cast(tf.math.count_nonzero(kept, 1), tf.float32),
-                                       nonzero)
+    used = tf.abs(sign)
+    # Summed over tasks, the parts of sign s are (|g| + s g) / 2, so the
+    # direction comes from the column sums already computed: no mask matrix.
+    direction = used * 0.5 * (sign * abs_total + total)
+    # Kept coordinates of task i: sum_j [s_j g_ij > 0] = sum_j (|sgn g_ij| + s_j sgn g_ij) / 2
+    # over the coordinates with a surviving sign.
+    signs = tf.sign(grads)
+    nonzero = tf.abs(signs)
+    kept = 0.5 * (tf.linalg.matvec(nonzero, used) + tf.linalg.matvec(signs, sign))
+    kept_share = tf.math.divide_no_nan(kept, tf.reduce_sum(nonzero, 1))
     if leak:
         direction = leak * total + (1.0 - leak) * direction
-        kept_share = tf.where(nonzero > 0, leak + (1.0 - leak) * kept_share, 0.0)
+        kept_share = tf.where(tf.reduce_sum(nonzero, 1) > 0,
+                              leak + (1.0 - leak) * kept_share, 0.0)
     return direction, kept_share * present
 
 

@@ -46,3 +46,24 @@ def test_strategy_config_and_errors():
     assert (clone.leak, clone.seed, clone.mode) == (0.25, 3, "parameters")
     with pytest.raises(ValueError, match="Expected leak"):
         GradDrop(leak=1.5)
+
+
+def test_matches_the_mask_formula_on_random_gradients():
+    # The docstring's rule with explicit masks M_i, same uniform draws.
+    import tensorflow as tf
+
+    rng = np.random.default_rng(4)
+    for trial, leak in enumerate((0.0, 0.3)):
+        g = rng.normal(size=(4, 50)).astype("float32")
+        g[:, :5] = np.abs(g[:, :5])          # agreeing signs
+        g[2, 10:20] = 0.0                     # zeros are neither kept nor dropped
+        seed = (trial, 7)
+        d, kept = graddrop(g, seed=seed, leak=leak)
+        purity = 0.5 * (1 + g.sum(0) / np.abs(g).sum(0))
+        u = tf.random.stateless_uniform((50,), seed=tf.constant(seed, tf.int64)).numpy()
+        masks = (purity > u) * (g > 0) + (purity < u) * (g < 0)
+        masks = leak + (1 - leak) * masks
+        np.testing.assert_allclose(np.asarray(d), (masks * g).sum(0), rtol=1e-5, atol=1e-6)
+        nonzero = g != 0
+        np.testing.assert_allclose(np.asarray(kept), (masks * nonzero).sum(1) / nonzero.sum(1),
+                                   rtol=1e-5)
