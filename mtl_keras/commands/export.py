@@ -4,7 +4,8 @@
         --quantize float32,int8 --data penguins
 
 Writes `DIR/serving/<name>/<version>/` (+ `DIR/serving/models.config`) and
-`DIR/tflite/<name>_<mode>.tflite`, each checked against the Keras model, and
+`DIR/tflite/<name>_<mode>.tflite` (and with `onnx` in `--formats`,
+`DIR/onnx/<name>.onnx`), each checked against the Keras model, and
 prints the verification table and the artifact sizes.
 """
 
@@ -19,7 +20,8 @@ def add_parser(subparsers):
     p.add_argument("model", help="A MultiTaskModel saved with model.save('....keras').")
     p.add_argument("--out", required=True, help="Output directory.")
     p.add_argument("--formats", default="savedmodel,tflite",
-                   help="Comma-separated: savedmodel, tflite (default: both).")
+                   help="Comma-separated: savedmodel, tflite, onnx (default: savedmodel,tflite; "
+                        "onnx needs pip install \"mtl-keras[onnx]\").")
     p.add_argument("--quantize", default="float32",
                    help="Comma-separated TFLite modes: float32, float16, dynamic, int8 "
                         "(default: float32).")

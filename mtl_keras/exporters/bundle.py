@@ -6,17 +6,18 @@ import os
 from typing import Any, Sequence
 
 from mtl_keras.exporters import verify
+from mtl_keras.exporters.onnx import export_onnx
 from mtl_keras.exporters.saved_model import export_saved_model
 from mtl_keras.exporters.tflite import QUANTIZATIONS, export_tflite
 
-FORMATS = ("savedmodel", "tflite")
+FORMATS = ("savedmodel", "tflite", "onnx")
 
 
 def export_all(
     model,
     out_dir: str,
     model_name: str = "model",
-    formats: Sequence[str] = FORMATS,
+    formats: Sequence[str] = ("savedmodel", "tflite"),
     quantizations: Sequence[str] = ("float32", "float16", "dynamic", "int8"),
     representative_data: Any = None,
     labelled_sample: tuple | None = None,
@@ -25,11 +26,12 @@ def export_all(
     allow_select_tf_ops: bool = False,
     calibration_steps: int = 100,
 ) -> list[verify.ArtifactReport]:
-    """Exports a SavedModel (TF Serving layout) and TFLite files, each verified.
+    """Exports a SavedModel (TF Serving layout) and TFLite files (and ONNX), each verified.
 
     Writes `out_dir/serving/<model_name>/<version>/` and
     `out_dir/tflite/<model_name>_<quantization>.tflite` (or, with
-    `per_task=True`, `out_dir/tflite/<model_name>_<quantization>/<task>.tflite`).
+    `per_task=True`, `out_dir/tflite/<model_name>_<quantization>/<task>.tflite`),
+    and with `"onnx"` in `formats` `out_dir/onnx/<model_name>.onnx`.
     `"int8"` is skipped (with a note in the report list) when no
     representative data is given.
 
@@ -37,7 +39,8 @@ def export_all(
         model: A trained `mtl_keras.MultiTaskModel`.
         out_dir: Output root.
         model_name: TF Serving model name and TFLite file prefix.
-        formats: Any of `"savedmodel"`, `"tflite"`.
+        formats: Any of `"savedmodel"`, `"tflite"` (the default: both) and
+            `"onnx"` (needs the optional `mtl-keras[onnx]` packages).
         quantizations: TFLite modes among `"float32"`, `"float16"`,
             `"dynamic"`, `"int8"`.
         representative_data: `tf.data.Dataset` of inputs (or `(inputs,
@@ -93,6 +96,10 @@ def export_all(
                 labelled_sample=labelled_sample, allow_select_tf_ops=allow_select_tf_ops,
                 calibration_steps=calibration_steps, overwrite=True,
                 saved_model_dir=source))
+    if "onnx" in formats:
+        reports.append(export_onnx(
+            model, os.path.join(out_dir, "onnx", f"{model_name}.onnx"),
+            sample_inputs=sample_inputs, labelled_sample=labelled_sample, overwrite=True))
     return reports
 
 

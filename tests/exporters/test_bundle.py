@@ -31,7 +31,16 @@ def test_export_all_skips_int8_without_data_and_validates(tmp_path):
     reports = mtl.exporters.export_all(model, tmp_path, formats=["tflite"],
                                        quantizations=["int8", "float32"])
     assert [r.quantization for r in reports] == ["float32"]
-    for kwargs in ({"formats": ["onnx"]}, {"quantizations": ["int4"]}):
+    for kwargs in ({"formats": ["pdf"]}, {"quantizations": ["int4"]}):
         with pytest.raises(ValueError, match="Expected"):
             mtl.exporters.export_all(model, tmp_path / "x", **kwargs)
     assert not (tmp_path / "x").exists()
+
+
+def test_export_all_with_onnx(tmp_path):
+    model = make_model()
+    features, labels = make_sample(n=8)
+    reports = mtl.exporters.export_all(model, tmp_path, model_name="m", formats=["onnx"],
+                                       labelled_sample=(features, labels))
+    assert [(r.format, r.path) for r in reports] == [("onnx", str(tmp_path / "onnx" / "m.onnx"))]
+    assert reports[0].ok and os.listdir(tmp_path) == ["onnx"]
