@@ -137,12 +137,10 @@ def _weights(logits, losses, present, epsilon):
 
 
 def _train_step(state, losses, present, learning_rate, gamma, epsilon):
-    state = _update(state, losses, present, learning_rate, gamma, epsilon)
-    return state, _weights(state[0], losses, present, epsilon)
+    """FAMO's logit update (the class docstring) on the stacked state.
 
-
-def _update(state, losses, present, learning_rate, gamma, epsilon):
-    """FAMO's logit update (the class docstring) on the stacked state; returns the new state."""
+    Returns `(new_state, weights)`, the weights from the updated logits.
+    """
     beta_1, beta_2, adam_eps = 0.9, 0.999, 1e-8
     logits, prev_losses, prev_present, adam_m, adam_v, steps = ops.unstack(state, axis=0)
     usable = present * prev_present
@@ -154,10 +152,15 @@ def _update(state, losses, present, learning_rate, gamma, epsilon):
     v = beta_2 * adam_v + (1.0 - beta_2) * ops.square(grad)
     m_hat = m / (1.0 - ops.power(beta_1, steps))
     v_hat = v / (1.0 - ops.power(beta_2, steps))
-    logits = logits - learning_rate * m_hat / (ops.sqrt(v_hat) + adam_eps)
+    new_logits = logits - learning_rate * m_hat / (ops.sqrt(v_hat) + adam_eps)
+    candidate = ops.stack([new_logits, ops.where(present > 0, losses, prev_losses), present,
+                           m, v, steps])
     # Without a usable delta (no task present in both steps) the optimizer
-    # state stays as it was; the stored losses always follow present tasks.
-    updated = ops.where(ops.sum(usable) > 0, ops.stack([logits, m, v, steps]),
-                        ops.stack([state[0], state[3], state[4], state[5]]))
-    prev_losses = ops.where(present > 0, losses, prev_losses)
-    return ops.stack([updated[0], prev_losses, present, updated[1], updated[2], updated[3]])
+    # rows (logits, Adam's moments and step) stay as they were; the stored
+    # losses always follow the present tasks.
+    skip = ops.logical_and(ops.sum(usable) <= 0.0, _OPTIMIZER_ROWS)
+    new_state = ops.where(skip[:, None], state, candidate)
+    return new_state, _weights(new_state[0], losses, present, epsilon)
+
+
+_OPTIMIZER_ROWS = tuple(name not in ("previous_losses", "previous_present") for name in _ROWS)
