@@ -65,7 +65,10 @@ def make_weighting(method):
 
 
 def train(method, strategy=None, epochs=EPOCHS):
-    """Trains from fixed initial weights; returns per-epoch task losses/weights and final weights."""
+    """Trains from fixed initial weights.
+
+    Returns the per-epoch task losses and weights and the final model weights.
+    """
     keras.utils.set_random_seed(0)
     initial = _build().get_weights()
     strategy = strategy or tf.distribute.get_strategy()

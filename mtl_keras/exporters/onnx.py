@@ -88,7 +88,8 @@ def export_onnx(
         raise ValueError(f"Expected opset to be an int >= 13. Received: opset={opset!r}")
     path = os.path.abspath(os.fspath(path))
     if os.path.isdir(path):
-        raise FileExistsError(f"Expected a file path for the ONNX model. Received: a directory {path}")
+        raise FileExistsError(
+            f"Expected a file path for the ONNX model. Received: a directory {path}")
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(f"{path} exists. Pass overwrite=True to replace it.")
     tf2onnx, onnxruntime = _import_converter()

@@ -10,7 +10,8 @@ import keras
 import tensorflow as tf
 
 from mtl_keras.weighting.gradient_common import (
-    SharedGradientWeighting, as_matrix, compiled, as_present, masked_gram, safe_sqrt, validate_number,
+    SharedGradientWeighting, as_matrix, compiled, as_present, masked_gram, safe_sqrt,
+    validate_number,
     weighted_sum,
 )
 
@@ -48,7 +49,8 @@ def cagrad(grads, present=None, c: float = 0.4, rescale: int = 1, num_steps: int
     """
     grads = as_matrix(grads)
     present = as_present(present, grads)
-    weights = _cagrad_weights(masked_gram(grads, present), present, float(c), int(rescale), int(num_steps))
+    weights = _cagrad_weights(masked_gram(grads, present), present, float(c), int(rescale),
+                              int(num_steps))
     return weighted_sum(weights * present, grads), weights
 
 

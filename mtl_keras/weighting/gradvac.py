@@ -12,7 +12,8 @@ import tensorflow as tf
 
 from mtl_keras.weighting.gradient_common import (
     resolve_seed,
-    SharedGradientWeighting, as_matrix, compiled, as_present, masked_gram, safe_sqrt, validate_number,
+    SharedGradientWeighting, as_matrix, compiled, as_present, masked_gram, safe_sqrt,
+    validate_number,
     weighted_sum,
 )
 from mtl_keras.weighting.pcgrad import random_orders

@@ -10,7 +10,8 @@ import keras
 import tensorflow as tf
 
 from mtl_keras.weighting.gradient_common import (
-    SharedGradientWeighting, as_matrix, compiled, as_present, masked_gram, validate_number, weighted_sum,
+    SharedGradientWeighting, as_matrix, compiled, as_present, masked_gram, validate_number,
+    weighted_sum,
 )
 
 
