@@ -39,15 +39,20 @@ def _assert_same_run(reference, run, method, rtol=1e-5, atol=1e-6):
         np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol, err_msg=method)
 
 
-@pytest.mark.slow
-def test_mirrored_strategy_on_two_logical_cpus_matches_one_device():
+def _run_mirrored(methods, *options, timeout):
+    """Runs distribute_script.py's one-device and MirroredStrategy runs of `methods`."""
     result = subprocess.run(
-        [sys.executable, SCRIPT, "mirrored", ",".join(MIRRORED_METHODS)],
-        capture_output=True, text=True, timeout=240,
+        [sys.executable, SCRIPT, "mirrored", ",".join(methods), *options],
+        capture_output=True, text=True, timeout=timeout,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     line = [l for l in result.stdout.splitlines() if l.startswith("RESULT ")][-1]
-    runs = json.loads(line[len("RESULT "):])
+    return json.loads(line[len("RESULT "):])
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_on_two_logical_cpus_matches_one_device():
+    runs = _run_mirrored(MIRRORED_METHODS, timeout=240)
     assert sorted(runs) == sorted(MIRRORED_METHODS)
     for method, pair in runs.items():
         _assert_same_run(pair["single"], pair["mirrored"], method)
@@ -64,13 +69,7 @@ def test_every_gradient_method_in_both_modes_under_mirrored_strategy_matches_one
     methods = [f"{name}@{mode}" for name in mtl.weighting.available()
                if mtl.weighting.get(name).combines_gradients
                for mode in ("parameters", "representation")]
-    result = subprocess.run(
-        [sys.executable, SCRIPT, "mirrored", ",".join(methods), "--epochs", "1"],
-        capture_output=True, text=True, timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    line = [l for l in result.stdout.splitlines() if l.startswith("RESULT ")][-1]
-    runs = json.loads(line[len("RESULT "):])
+    runs = _run_mirrored(methods, "--epochs", "1", timeout=600)
     assert sorted(runs) == sorted(methods)
     for method, pair in runs.items():
         _assert_same_run(pair["single"], pair["mirrored"], method, rtol=1e-4, atol=1e-5)
