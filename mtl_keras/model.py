@@ -192,7 +192,11 @@ class MultiTaskModel(keras.Model):
                 `mtl_keras.weighting.Weighting` instance.
             loss_weights: Keras-style alias for a dict of static weights.
             run_eagerly, steps_per_execution, jit_compile, auto_scale_loss:
-                As in `keras.Model.compile`.
+                As in `keras.Model.compile`. With a gradient-combination
+                method, `jit_compile` ("auto" or True) compiles the step's
+                gradient computation and combination with XLA, leaving the
+                finite check and the optimizer update outside; False turns
+                that off (see `mtl_keras.gradient_step`).
             loss, metrics: Not accepted: each `Task` owns its loss and metrics.
 
         Raises:
@@ -219,13 +223,15 @@ class MultiTaskModel(keras.Model):
             strategy.set_task_kinds({t.name: t.kind for t in self._tasks})
         strategy.build_for_tasks(self.task_names)
         self._attach_weighting(strategy)
-        if strategy.combines_gradients and jit_compile == "auto":
-            jit_compile = False
+        # Gradient-combination steps compile their own XLA part (everything
+        # but the finite check and the update, see `gradient_step`): Keras
+        # must not compile the whole step.
+        self._xla_gradient_step = strategy.combines_gradients and jit_compile is not False
         super().compile(
             optimizer=optimizer,
             run_eagerly=run_eagerly,
             steps_per_execution=steps_per_execution,
-            jit_compile=jit_compile,
+            jit_compile=False if strategy.combines_gradients else jit_compile,
             auto_scale_loss=auto_scale_loss,
         )
         self._create_trackers()

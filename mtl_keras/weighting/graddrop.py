@@ -11,7 +11,7 @@ import keras
 import tensorflow as tf
 
 from mtl_keras.weighting.gradient_common import (
-    resolve_seed,
+    hashed_uniform, resolve_seed,
     SharedGradientWeighting, as_matrix, as_present,
 )
 
@@ -24,8 +24,9 @@ def graddrop(grads, present=None, seed=(0, 0), leak: float = 0.0):
     `M_i = [P > U] [g_i > 0] + [P < U] [g_i < 0]`, and the direction is the
     **sum** `sum_i (leak + (1 - leak) M_i) g_i`. Coordinates where every task
     agrees in sign are never dropped. The rule is coordinate-wise, not a
-    weighted sum: the returned "weights" are the fraction of each task's
-    non-zero coordinates that were kept.
+    weighted sum: the returned "weights" are the share of each task's
+    gradient that was kept, `sum_j M_ij |g_ij| / sum_j |g_ij|` (its L1 mass;
+    with `leak`, `leak + (1 - leak)` times that).
 
     Args:
         grads: `(num_tasks, dim)` per-task gradients.
@@ -46,26 +47,24 @@ def graddrop(grads, present=None, seed=(0, 0), leak: float = 0.0):
     grads = as_matrix(grads)
     present = as_present(present, grads)
     grads = grads * present[:, None]
+    magnitudes = tf.abs(grads)
     total = tf.reduce_sum(grads, 0)
-    abs_total = tf.reduce_sum(tf.abs(grads), 0)
+    abs_total = tf.reduce_sum(magnitudes, 0)
     purity = 0.5 * (1.0 + tf.math.divide_no_nan(total, abs_total))
-    seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
-    u = tf.random.stateless_uniform(tf.shape(purity), seed=seed)
+    u = hashed_uniform(tf.shape(purity), seed)
     # The surviving sign per coordinate: +1 if P > U, -1 if P < U (0 if equal).
-    sign = tf.cast(purity > u, tf.float32) - tf.cast(purity < u, tf.float32)
+    sign = tf.sign(purity - u)
     used = tf.abs(sign)
     # Summed over tasks, the parts of sign s are (|g| + s g) / 2, so the
     # direction comes from the column sums already computed: no mask matrix.
-    direction = used * 0.5 * (sign * abs_total + total)
-    # Kept coordinates of task i: sum_j [s_j g_ij > 0] = sum_j (|sgn g_ij| + s_j sgn g_ij) / 2
-    # over the coordinates with a surviving sign.
-    signs = tf.sign(grads)
-    nonzero = tf.abs(signs)
-    kept = 0.5 * (tf.linalg.matvec(nonzero, used) + tf.linalg.matvec(signs, sign))
-    kept_share = tf.math.divide_no_nan(kept, tf.reduce_sum(nonzero, 1))
+    direction = 0.5 * (sign * abs_total + used * total)
+    # The same identity per task gives the kept L1 mass,
+    # sum_j [s_j g_ij > 0] |g_ij| = sum_j (used_j |g_ij| + s_j g_ij) / 2.
+    kept = 0.5 * (tf.linalg.matvec(magnitudes, used) + tf.linalg.matvec(grads, sign))
+    kept_share = tf.math.divide_no_nan(kept, tf.reduce_sum(magnitudes, 1))
     if leak:
         direction = leak * total + (1.0 - leak) * direction
-        kept_share = tf.where(tf.reduce_sum(nonzero, 1) > 0,
+        kept_share = tf.where(tf.reduce_sum(magnitudes, 1) > 0,
                               leak + (1.0 - leak) * kept_share, 0.0)
     return direction, kept_share * present
 
@@ -77,7 +76,7 @@ class GradDrop(SharedGradientWeighting):
     The paper applies it to the gradients at a shared activation layer, so
     `mode="representation"` is its setting; `"parameters"` applies the same
     coordinate-wise rule to the shared weights. Logged `<task>_weight` is the
-    fraction of the task's gradient coordinates kept.
+    share of the task's gradient (L1 mass) that was kept.
 
     Args:
         mode: `"parameters"` (default) or `"representation"`.

@@ -63,6 +63,50 @@ def resolve_seed(seed):
     return seed, (random.randint(0, 2**31 - 1) if seed is None else seed)
 
 
+def _mix32(x):
+    """The "lowbias32" integer finalizer (C. Wellons): a bijection of uint32
+    whose outputs pass the usual avalanche tests."""
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(16, tf.uint32)))
+    x = x * tf.constant(0x7FEB352D, tf.uint32)
+    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(15, tf.uint32)))
+    x = x * tf.constant(0x846CA68B, tf.uint32)
+    return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, tf.constant(16, tf.uint32)))
+
+
+def hashed_bits(shape, seed):
+    """Counter-based random `uint32` values of `shape`: a hash of `(seed, index)`.
+
+    The random rules draw with this instead of `tf.random.stateless_*`
+    because it gives the same numbers in ordinary graphs and in XLA-compiled
+    ones (XLA lowers TensorFlow's stateless generators differently, and
+    slowly on CPU), so a training step draws the same masks and orders
+    whether or not it is compiled, on one device or several.
+
+    Args:
+        shape: The output shape (a list or a 1-D int tensor).
+        seed: A pair of ints, or an int `(2,)` tensor (e.g. `(seed, step)`).
+    """
+    seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
+    low = tf.cast(tf.bitwise.bitwise_and(seed, 0xFFFFFFFF), tf.uint32)
+    key = _mix32(tf.bitwise.bitwise_xor(_mix32(low[0] + tf.constant(0x9E3779B9, tf.uint32)),
+                                        low[1]))
+    size = tf.reduce_prod(tf.cast(shape, tf.int64))
+    index = tf.cast(tf.range(size), tf.uint32)
+    bits = _mix32(index * tf.constant(0x9E3779B9, tf.uint32) + key)
+    return tf.reshape(bits, tf.cast(shape, tf.int64))
+
+
+def hashed_uniform(shape, seed):
+    """Uniform float32 values in `[0, 1)` (24 random bits each) from `hashed_bits`.
+
+    >>> u = hashed_uniform([1000], (3, 7))
+    >>> bool(tf.reduce_all((u >= 0) & (u < 1))), round(float(tf.reduce_mean(u)), 1)
+    (True, 0.5)
+    """
+    bits = tf.bitwise.right_shift(hashed_bits(shape, seed), tf.constant(8, tf.uint32))
+    return tf.cast(bits, tf.float32) * (1.0 / (1 << 24))
+
+
 def as_matrix(grads):
     """Converts `grads` to a float32 `(num_tasks, dim)` tensor."""
     grads = tf.convert_to_tensor(grads, tf.float32)

@@ -11,16 +11,19 @@ import keras
 import tensorflow as tf
 
 from mtl_keras.weighting.gradient_common import (
-    resolve_seed,
+    hashed_bits, resolve_seed,
     SharedGradientWeighting, as_matrix, compiled, as_present, masked_gram, weighted_sum,
 )
 
 
 def random_orders(num_tasks: int, seed) -> tf.Tensor:
     """`(num_tasks, num_tasks)` int32: row `i` is a random permutation of the tasks."""
-    seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
-    noise = tf.random.stateless_uniform((num_tasks, num_tasks), seed=seed)
-    return tf.cast(tf.argsort(noise, axis=1), tf.int32)
+    # Unique integer keys (23 random bits, then the column), so that sorting
+    # has no ties and gives the same order in every graph, compiled or not.
+    bits = tf.bitwise.right_shift(hashed_bits([num_tasks, num_tasks], seed),
+                                  tf.constant(9, tf.uint32))
+    keys = tf.cast(bits, tf.int64) * num_tasks + tf.range(num_tasks, dtype=tf.int64)
+    return tf.cast(tf.argsort(keys, axis=1), tf.int32)
 
 
 def pcgrad(grads, present=None, seed=(0, 0)):
