@@ -11,7 +11,7 @@ figure is the median over rounds of `time(method) / time(static)`. Every name in
 and "parameters").
 
     python benchmarks/weighting_overhead.py [--tasks 2 4 8] [--rounds 15] [--steps 40]
-        [--methods dwa famo ...] [--write BENCHMARKS.md]
+        [--copies 3] [--methods dwa famo ...] [--write BENCHMARKS.md]
 
 `--write` replaces the `## Weighting overhead` section of that file.
 """
@@ -84,26 +84,36 @@ def run_steps(model, iterator, steps):
     return time.perf_counter() - start
 
 
-def measure(num_tasks, configs, rounds, steps):
-    """Median over rounds of each config's time / static's, for one task count."""
+def measure(num_tasks, configs, rounds, steps, copies=1):
+    """Median over rounds of each config's time / static's, for one task count.
+
+    With `copies > 1` every configuration (static included) is built that
+    many times and round `r` times copy `r % copies` of each: identical
+    models can differ in speed by a few percent (memory placement), and
+    cycling through copies keeps one lucky or unlucky copy from deciding
+    the ratio.
+    """
     iterator = iter(make_data(num_tasks))
-    static = build(num_tasks, "static", None)
-    models = {label: build(num_tasks, name, mode) for label, name, mode in configs}
-    for model in [static, *models.values()]:   # warm-up: tracing, data cache
-        run_steps(model, iterator, 3)
+    static = [build(num_tasks, "static", None) for _ in range(copies)]
+    models = {label: [build(num_tasks, name, mode) for _ in range(copies)]
+              for label, name, mode in configs}
+    for model in static + [m for ms in models.values() for m in ms]:
+        run_steps(model, iterator, 3)   # warm-up: tracing, data cache
     ratios = {label: [] for label in models}
     order = list(models)
     for r in range(rounds):
         random.shuffle(order)
+        base = static[r % copies]
         for label in order:
+            model = models[label][r % copies]
             # Each method is timed right next to static weights (alternating
             # which goes first), so slow drifts of the machine cancel out.
             if r % 2:
-                t_method = run_steps(models[label], iterator, steps)
-                t_static = run_steps(static, iterator, steps)
+                t_method = run_steps(model, iterator, steps)
+                t_static = run_steps(base, iterator, steps)
             else:
-                t_static = run_steps(static, iterator, steps)
-                t_method = run_steps(models[label], iterator, steps)
+                t_static = run_steps(base, iterator, steps)
+                t_method = run_steps(model, iterator, steps)
             ratios[label].append(t_method / t_static)
     return {label: statistics.median(r) for label, r in ratios.items()}
 
@@ -124,6 +134,8 @@ def main(argv=None):
                         help="Default: every name in mtl_keras.weighting.available().")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--copies", type=int, default=1,
+                        help="independently built copies of every model, cycled over rounds")
     parser.add_argument("--write", default=None, help="Markdown file to update.")
     args = parser.parse_args(argv)
     random.seed(0)
@@ -131,7 +143,7 @@ def main(argv=None):
     configs = variants(names)
     results = {}
     for t in args.tasks:
-        results[t] = measure(t, configs, args.rounds, args.steps)
+        results[t] = measure(t, configs, args.rounds, args.steps, args.copies)
         print(f"{t} tasks done", file=sys.stderr, flush=True)
     lines = ["| method | " + " | ".join(f"{t} tasks" for t in args.tasks) + " |",
              "|---|" + "---:|" * len(args.tasks)]
@@ -140,7 +152,8 @@ def main(argv=None):
                                                  for t in args.tasks) + " |")
     info = (f"MLP trunk {list(UNITS)} on {FEATURES} features, batch {BATCH}, Adam; "
             f"{args.steps} steps per timing, each method next to static weights, "
-            f"{args.rounds} interleaved rounds, median of per-round ratios; TF {tf.__version__}, Keras "
+            f"{args.rounds} interleaved rounds ({args.copies} copies of every model, cycled), "
+            f"median of per-round ratios; TF {tf.__version__}, Keras "
             f"{keras.__version__}, {platform.machine()}, {os.cpu_count()} CPU cores")
     table = "\n".join(lines)
     print(table)
