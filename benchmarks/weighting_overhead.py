@@ -94,9 +94,15 @@ def measure(num_tasks, configs, rounds, steps, copies=1):
     the ratio.
     """
     iterator = iter(make_data(num_tasks))
-    static = [build(num_tasks, "static", None) for _ in range(copies)]
-    models = {label: [build(num_tasks, name, mode) for _ in range(copies)]
-              for label, name, mode in configs}
+    # Built in a shuffled order: models built earlier in a process can run a
+    # few percent slower than later ones (see benchmarks/overhead.py), so
+    # static weights must not always take the first slot.
+    jobs = [(c, label, name, mode) for c in range(copies)
+            for label, name, mode in [("static", "static", None)] + list(configs)]
+    random.Random(num_tasks).shuffle(jobs)
+    built = {(c, label): build(num_tasks, name, mode) for c, label, name, mode in jobs}
+    static = [built[(c, "static")] for c in range(copies)]
+    models = {label: [built[(c, label)] for c in range(copies)] for label, _, _ in configs}
     for model in static + [m for ms in models.values() for m in ms]:
         run_steps(model, iterator, 3)   # warm-up: tracing, data cache
     ratios = {label: [] for label in models}
