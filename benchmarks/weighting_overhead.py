@@ -88,10 +88,9 @@ def measure(num_tasks, configs, rounds, steps, copies=1):
     """Median over rounds of each config's time / static's, for one task count.
 
     With `copies > 1` every configuration (static included) is built that
-    many times and round `r` times copy `r % copies` of each: identical
-    models can differ in speed by a few percent (memory placement), and
-    cycling through copies keeps one lucky or unlucky copy from deciding
-    the ratio.
+    many times and every round times all copies: identical models can differ
+    in speed by a few percent (memory placement), and summing over copies
+    keeps one lucky or unlucky copy from deciding the ratio.
     """
     iterator = iter(make_data(num_tasks))
     # Built in a shuffled order: models built earlier in a process can run a
@@ -109,17 +108,21 @@ def measure(num_tasks, configs, rounds, steps, copies=1):
     order = list(models)
     for r in range(rounds):
         random.shuffle(order)
-        base = static[r % copies]
         for label in order:
-            model = models[label][r % copies]
-            # Each method is timed right next to static weights (alternating
-            # which goes first), so slow drifts of the machine cancel out.
-            if r % 2:
-                t_method = run_steps(model, iterator, steps)
-                t_static = run_steps(base, iterator, steps)
-            else:
-                t_static = run_steps(base, iterator, steps)
-                t_method = run_steps(model, iterator, steps)
+            # Every copy of the method is timed right next to a copy of static
+            # weights (alternating which goes first), so slow drifts of the
+            # machine cancel out; the round's ratio is the summed time of the
+            # method's copies over the summed time of static's.
+            t_method = t_static = 0.0
+            for c in range(copies):
+                first, second = (models[label][c], static[c]) if (r + c) % 2 \
+                    else (static[c], models[label][c])
+                t_first = run_steps(first, iterator, steps)
+                t_second = run_steps(second, iterator, steps)
+                if first is static[c]:
+                    t_static, t_method = t_static + t_first, t_method + t_second
+                else:
+                    t_method, t_static = t_method + t_first, t_static + t_second
             ratios[label].append(t_method / t_static)
     return {label: statistics.median(r) for label, r in ratios.items()}
 
@@ -141,7 +144,7 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--copies", type=int, default=1,
-                        help="independently built copies of every model, cycled over rounds")
+                        help="independently built copies of every model, all timed every round")
     parser.add_argument("--write", default=None, help="Markdown file to update.")
     args = parser.parse_args(argv)
     random.seed(0)
@@ -158,7 +161,7 @@ def main(argv=None):
                                                  for t in args.tasks) + " |")
     info = (f"MLP trunk {list(UNITS)} on {FEATURES} features, batch {BATCH}, Adam; "
             f"{args.steps} steps per timing, each method next to static weights, "
-            f"{args.rounds} interleaved rounds ({args.copies} copies of every model, cycled), "
+            f"{args.rounds} interleaved rounds ({args.copies} copies of every model, summed per round), "
             f"median of per-round ratios; TF {tf.__version__}, Keras "
             f"{keras.__version__}, {platform.machine()}, {os.cpu_count()} CPU cores")
     table = "\n".join(lines)
