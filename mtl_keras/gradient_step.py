@@ -31,9 +31,9 @@ compiled weighting strategy has `combines_gradients = True`. One step:
    variable; the optimizer applies it all.
 
 Steps 1-5 and the gradients of step 6 form one function, compiled with XLA
-when the model was compiled with `jit_compile="auto"` (default) or `True`
-and no distribution strategy is in use; the finite check and the optimizer
-update run outside it.
+when the model was compiled with `jit_compile=True`, or `"auto"` (default)
+and every layer supports XLA, and no distribution strategy is in use; the
+finite check and the optimizer update run outside it.
 
 How the rows are computed with one shared representation (hard sharing):
 every head reads its own `stop_gradient` copy of the trunk's output, so one

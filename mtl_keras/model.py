@@ -193,8 +193,9 @@ class MultiTaskModel(keras.Model):
             loss_weights: Keras-style alias for a dict of static weights.
             run_eagerly, steps_per_execution, jit_compile, auto_scale_loss:
                 As in `keras.Model.compile`. With a gradient-combination
-                method, `jit_compile` ("auto" or True) compiles the step's
-                gradient computation and combination with XLA, leaving the
+                method, `jit_compile` (True, or "auto" when every layer
+                supports XLA) compiles the step's gradient computation and
+                combination with XLA, leaving the
                 finite check and the optimizer update outside; False turns
                 that off (see `mtl_keras.gradient_step`).
             loss, metrics: Not accepted: each `Task` owns its loss and metrics.
@@ -226,7 +227,13 @@ class MultiTaskModel(keras.Model):
         # Gradient-combination steps compile their own XLA part (everything
         # but the finite check and the update, see `gradient_step`): Keras
         # must not compile the whole step.
-        self._xla_gradient_step = strategy.combines_gradients and jit_compile is not False
+        # With "auto", only when every layer supports XLA (Keras' rule: e.g.
+        # `StringLookup` does not).
+        self._xla_gradient_step = strategy.combines_gradients and (
+            jit_compile is True or (
+                jit_compile == "auto"
+                and all(getattr(layer, "supports_jit", True)
+                        for layer in self._flatten_layers())))
         super().compile(
             optimizer=optimizer,
             run_eagerly=run_eagerly,

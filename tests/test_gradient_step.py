@@ -246,3 +246,22 @@ def test_mirrored_strategy_matches_one_device_and_fresh_process_load(tmp_path):
             np.testing.assert_allclose(res["weights_two"][key], values, rtol=1e-4, atol=1e-5,
                                        err_msg=f"{mode}: {key}")
         assert res["max_param_diff"] < 1e-5, mode
+
+
+def test_layers_without_xla_support_keep_the_step_uncompiled():
+    # A string lookup in the trunk cannot be compiled with XLA: with "auto"
+    # the gradient step then runs un-compiled, as Keras does for such models.
+    island = keras.Input((1,), dtype="string", name="island")
+    size = keras.Input((1,), name="size")
+    ids = keras.layers.StringLookup(vocabulary=["Biscoe", "Dream"], output_mode="one_hot")(island)
+    z = keras.layers.Dense(4, activation="tanh")(keras.layers.Concatenate()([ids, size]))
+    trunk = keras.Model({"island": island, "size": size}, z)
+    model = mtl.MultiTaskModel(trunk, _tasks())
+    model.compile(optimizer="sgd", weighting="pcgrad")
+    assert not model._xla_gradient_step
+    x = {"island": tf.constant([["Biscoe"], ["Dream"], ["Torgersen"], ["Dream"]] * 4),
+         "size": np.linspace(-1, 1, 16, dtype="float32")[:, None]}
+    y = {"a": np.linspace(0, 1, 16, dtype="float32"), "b": np.tile([0.0, 1.0], 8)}
+    data = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    history = model.fit(data, epochs=2, verbose=0).history
+    assert np.isfinite(history["loss"]).all()
