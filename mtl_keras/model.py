@@ -225,10 +225,9 @@ class MultiTaskModel(keras.Model):
         strategy.build_for_tasks(self.task_names)
         self._attach_weighting(strategy)
         # Gradient-combination steps compile their own XLA part (everything
-        # but the finite check and the update, see `gradient_step`): Keras
-        # must not compile the whole step.
-        # With "auto", only when every layer supports XLA (Keras' rule: e.g.
-        # `StringLookup` does not).
+        # but the finite check and the update, see `gradient_step`), so Keras
+        # must not compile the whole step. With "auto", only when every layer
+        # supports XLA (Keras' rule: e.g. `StringLookup` does not).
         self._xla_gradient_step = strategy.combines_gradients and (
             jit_compile is True or (
                 jit_compile == "auto"

@@ -13,7 +13,8 @@
   (hard sharing).
 
 The helpers below are small TensorFlow functions used by several rules: the
-Gram matrix, safe norms and the normalisation of the `present` mask.
+Gram matrix, safe norms, the normalisation of the `present` mask and the
+counter-based random draws of the random rules.
 """
 
 from __future__ import annotations
