@@ -28,7 +28,7 @@ class ConvEncoder(keras.layers.Layer):
     Example:
 
     >>> import numpy as np
-    >>> ConvEncoder((4, 8), dense_units=16)(np.zeros((2, 28, 28), "float32")).shape
+    >>> tuple(ConvEncoder((4, 8), dense_units=16)(np.zeros((2, 28, 28), "float32")).shape)
     (2, 16)
     """
 

@@ -58,8 +58,8 @@ class MLP(keras.layers.Layer):
     Example:
 
     >>> import numpy as np
-    >>> MLP((16, 8))({"a": np.zeros((2, 3), "float32"),
-    ...               "b": np.zeros((2, 1), "float32")}).shape
+    >>> tuple(MLP((16, 8))({"a": np.zeros((2, 3), "float32"),
+    ...                     "b": np.zeros((2, 1), "float32")}).shape)
     (2, 8)
     """
 

@@ -28,7 +28,7 @@ class TaskHead(keras.layers.Layer):
     >>> import numpy as np
     >>> head = TaskHead(3, hidden_units=(8,), output_activation="softmax",
     ...                 name="species")
-    >>> head(np.zeros((2, 4), "float32")).shape
+    >>> tuple(head(np.zeros((2, 4), "float32")).shape)
     (2, 3)
     """
 
