@@ -11,7 +11,7 @@ nothing to do with their code (where their variables and kernels landed), so
 the script builds `--pairs` independent copies of each model. Each round times
 every copy once, in alternating order so slow drifts of a shared machine
 cancel; the round's ratio is the summed MTL time over the summed plain time,
-and the figure is the median over rounds. The same statistic between the two
+and the figure is the median over rounds. The same statistic between the
 two halves of the plain copies (an A/A comparison of identical models) is
 reported as the noise floor. Copies are built alternately, MTL first in one
 pair and plain first in the next: in one process, models built earlier can run

@@ -1,11 +1,13 @@
 """Step time of every weighting method divided by static weights', same run.
 
 For 2, 4 and 8 tasks (alternating regression and binary heads on an MLP
-trunk), one model per method is compiled and warmed up, then rounds are
-interleaved: in every round each method, in a fresh random order, runs
-`--steps` training steps through its compiled train function right next to
-the static-weights model doing the same (alternating which goes first). The
-figure is the median over rounds of `time(method) / time(static)`. Every name in
+trunk), `--copies` models per method (and of static weights) are built in a
+shuffled order, compiled and warmed up, then rounds are interleaved: in every
+round each method, in a fresh random order, runs `--steps` training steps of
+each of its copies through the compiled train function, each right next to
+a copy of the static-weights model doing the same (alternating which goes
+first). The figure is the median over rounds of the summed method time over
+the summed static time. Every name in
 `mtl_keras.weighting.available()` is measured; a gradient-combination method
 (`combines_gradients=True`) is measured in both its modes ("representation"
 and "parameters").
