@@ -32,7 +32,8 @@ compiled weighting strategy has `combines_gradients = True`. One step:
 
 Steps 1-5 and the gradients of step 6 form one function, compiled with XLA
 when the model was compiled with `jit_compile=True`, or `"auto"` (default)
-and every layer supports XLA, and no distribution strategy is in use; the
+and every layer supports XLA (without a GPU: and no layer is a convolution,
+see `MultiTaskModel._xla_helps`), and no distribution strategy is in use; the
 finite check and the optimizer update run outside it.
 
 How the rows are computed with one shared representation (hard sharing):

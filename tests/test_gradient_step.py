@@ -265,3 +265,18 @@ def test_layers_without_xla_support_keep_the_step_uncompiled():
     data = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
     history = model.fit(data, epochs=2, verbose=0).history
     assert np.isfinite(history["loss"]).all()
+
+
+def test_auto_leaves_conv_nets_uncompiled_on_cpu():
+    # On CPU a compiled step was faster for MLP trunks but slower for a small
+    # conv net, so "auto" compiles only models without convolutions there.
+    conv = mtl.build_hard_sharing(keras.Input((12, 12)),
+                                  mtl.backbones.conv(filters=(2, 4), kernel_size=3,
+                                                     dense_units=4), _tasks())
+    conv.compile(optimizer="sgd", weighting="pcgrad")
+    assert not conv._xla_gradient_step
+    conv.compile(optimizer="sgd", weighting="pcgrad", jit_compile=True)
+    assert conv._xla_gradient_step
+    mlp = mtl.build_hard_sharing(keras.Input((4,)), mtl.backbones.mlp([8]), _tasks())
+    mlp.compile(optimizer="sgd", weighting="pcgrad")
+    assert mlp._xla_gradient_step
