@@ -56,8 +56,8 @@ class TaskMeans(keras.metrics.Metric):
         self.count.assign_add(counts)
 
     def result(self):
-        means = ops.divide_no_nan(self.total, self.count)
-        return {f"{t}{self.suffix}": means[i] for i, t in enumerate(self.task_names)}
+        means = ops.unstack(ops.divide_no_nan(self.total, self.count))
+        return {f"{t}{self.suffix}": m for t, m in zip(self.task_names, means)}
 
     def get_config(self):
         return {"task_names": self.task_names, "suffix": self.suffix, "name": self.name}

@@ -218,3 +218,40 @@ def test_loss_weights_alias_and_recompile():
     model.compile(loss_weights={"reg": 3.0})
     assert model.weighting.task_weights == [1.0, 1.0, 3.0]
     assert sum(isinstance(l, mtl.weighting.Weighting) for l in model._flatten_layers()) == 1
+
+
+def test_metrics_over_fully_and_partly_labelled_batches_in_a_compiled_step():
+    # A fully labelled batch updates the metrics without weights (fast path),
+    # a partly labelled one with the mask: both must give the masked values.
+    model = _model()
+    x = np.random.default_rng(1).normal(size=(8, 4)).astype("float32")
+    y = {"cls": np.array([0, 1, 2, 0, 1, -1, 2, -1]),
+         "bin": np.array([1, 0, 1, 1, 0, 1, -1, 0]),
+         "reg": np.array([1, 2, 3, 4, np.nan, 0.5, 1, 2], "float32")}
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)   # batch 1 fully labelled
+    logs = model.evaluate(ds, return_dict=True, verbose=0)
+    pred = model.predict(x, verbose=0)
+    keep = y["cls"] >= 0
+    np.testing.assert_allclose(
+        logs["cls_accuracy"], np.mean(pred["cls"][keep].argmax(-1) == y["cls"][keep]))
+    keep = y["bin"] >= 0
+    np.testing.assert_allclose(
+        logs["bin_accuracy"], np.mean((pred["bin"][keep, 0] > 0.5) == y["bin"][keep]))
+    auc = keras.metrics.AUC()
+    auc.update_state(y["bin"][keep], pred["bin"][keep, 0])
+    np.testing.assert_allclose(logs["bin_auc"], float(auc.result()), rtol=1e-6)
+    keep = np.isfinite(y["reg"])
+    np.testing.assert_allclose(
+        logs["reg_mae"], np.mean(np.abs(pred["reg"][keep, 0] - y["reg"][keep])), rtol=1e-5)
+
+
+def test_metric_that_builds_its_variables_on_first_update():
+    # AUC(multi_label=True) without num_labels creates its variables in its first
+    # update: it cannot take the fully-labelled branch and uses the weighted one.
+    task = mtl.Task("tags", "multilabel", num_classes=3,
+                    metrics=[keras.metrics.AUC(multi_label=True, name="auc")])
+    model = _model([task])
+    x = np.random.rand(16, 4).astype("float32")
+    y = {"tags": np.random.default_rng(0).integers(0, 2, (16, 3))}
+    logs = model.fit(x, y, batch_size=8, epochs=1, verbose=0).history
+    assert 0.0 <= logs["tags_auc"][0] <= 1.0
