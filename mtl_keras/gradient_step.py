@@ -173,7 +173,7 @@ def gradient_train_step(model, data):
         # optimizer update stay outside (string messages and the optimizer's
         # own ops are not XLA's); collectives keep the step un-compiled.
         compute = tf.function(compute, jit_compile=True, autograph=False)
-    grads, y_pred, sums, counts, local, present, reg, weights, finite = compute(
+    grads, y_pred, sums, counts, local, present, reg, penalties, weights, finite = compute(
         x, y, sample_weight)
     if finite is not None:
         # Raised before the update: the gradients are made to wait for the
@@ -189,7 +189,7 @@ def gradient_train_step(model, data):
     total = tf.reduce_sum(local * present)
     if reg is not None:
         total = total + reg
-        model.track_regularization(reg)
+        model.track_regularization(reg, penalties)
     batch = tf.shape(tf.nest.flatten(x)[0])[0]
     model._loss_tracker.update_state(unscale_loss_for_distribution(total),
                                      sample_weight=batch)
@@ -201,11 +201,12 @@ def gradient_train_step(model, data):
 def _combined_gradients(model, mode, trunk_vars, head_vars, other_vars, x, y, sample_weight):
     """Forward pass, per-task gradients and their combination (no update).
 
-    Returns `(grads, y_pred, sums, counts, local, present, reg, weights,
-    finite)`: `grads` aligned with `trunk_vars + head_vars + other_vars`
+    Returns `(grads, y_pred, sums, counts, local, present, reg, penalties,
+    weights, finite)`: `grads` aligned with `trunk_vars + head_vars + other_vars`
     (None where a variable gets no gradient), the masked-loss pieces of
-    `MultiTaskModel.masked_losses`, the regularization loss (or None), the
-    rule's task weights and the `(num_tasks,)` finiteness of the gradient
+    `MultiTaskModel.masked_losses`, the regularization loss (or None) and
+    named penalties of `MultiTaskModel.regularization_terms`, the rule's task
+    weights and the `(num_tasks,)` finiteness of the gradient
     rows (None with a `LossScaleOptimizer`, which handles overflow itself).
     """
     strategy = model.weighting
@@ -227,7 +228,7 @@ def _combined_gradients(model, mode, trunk_vars, head_vars, other_vars, x, y, sa
                   for t, head, h in zip(model.tasks, model.heads, head_ins)}
         sums, counts, local, present = model.masked_losses(y, y_pred, sample_weight)
         ctx = _replica_context()
-        reg = model.regularization_loss()
+        reg, penalties = model.regularization_terms()
         scaled_local = optimizer.scale_loss(local)
         scaled_total = tf.reduce_sum(scaled_local)  # recorded: differentiated below
         scaled_reg = optimizer.scale_loss(reg) if reg is not None else None
@@ -334,4 +335,4 @@ def _combined_gradients(model, mode, trunk_vars, head_vars, other_vars, x, y, sa
 
     if loss_scaled:
         finite = None
-    return grads, y_pred, sums, counts, local, present, reg, weights, finite
+    return grads, y_pred, sums, counts, local, present, reg, penalties, weights, finite

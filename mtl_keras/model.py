@@ -127,6 +127,7 @@ class MultiTaskModel(keras.Model):
         self._loss_means = None
         self._weight_means = None
         self._regularization_mean = None
+        self._has_regularization = False
         self.built = True
 
     # ----------------------------------------------------------------- basics
@@ -296,6 +297,10 @@ class MultiTaskModel(keras.Model):
         self._loss_means = TaskMeans(names, "_loss", name="task_losses")
         self._weight_means = TaskMeans(names, "_weight", name="task_weights")
         self._regularization_mean = keras.metrics.Mean(name="regularization_loss")
+        # Set again by `regularization_terms` (losses added in `call` appear
+        # only then); not re-read in `metrics`, which would recompute every
+        # penalty each time the metrics are listed.
+        self._has_regularization = bool(self.losses)
         # Layers with a named penalty (e.g. soft sharing) get their own log entry.
         self._penalty_means = [
             (layer, keras.metrics.Mean(name=layer.penalty_log_name))
@@ -325,7 +330,7 @@ class MultiTaskModel(keras.Model):
             metrics.append(self._loss_means)
             metrics.append(self._task_metric_list)
             metrics.append(self._weight_means)
-            if self.losses:
+            if self._has_regularization:
                 metrics.append(self._regularization_mean)
             metrics.extend(mean for _, mean in self._penalty_means)
         return metrics
@@ -372,10 +377,10 @@ class MultiTaskModel(keras.Model):
         sums, counts, local, present = self.masked_losses(y, y_pred, sample_weight)
         global_losses = ops.stop_gradient(_replica_sum(local))
         total, weights = self.weighting.combine(local, global_losses, present, training)
-        reg = self.regularization_loss()
+        reg, penalties = self.regularization_terms()
         if reg is not None:
             total = total + reg
-            self.track_regularization(reg)
+            self.track_regularization(reg, penalties)
         self._loss_means.update_state(sums, counts)
         if training:
             self._weight_means.update_state(weights)
@@ -399,18 +404,32 @@ class MultiTaskModel(keras.Model):
 
     def regularization_loss(self):
         """The float32 sum of `model.losses`, scaled for distribution, or None if none."""
-        if not self.losses:
-            return None
-        return ops.sum([ops.cast(self._aggregate_additional_loss(v), "float32")
-                        for v in self.losses])
+        return self.regularization_terms()[0]
 
-    def track_regularization(self, reg):
-        """Logs `regularization_loss` and each named penalty (e.g. `soft_sharing_loss`)."""
+    def regularization_terms(self):
+        """`(regularization_loss, penalties)` from one evaluation of `model.losses`.
+
+        `penalties` holds, for each layer with a named penalty (in the order
+        of the model's `<name>` log entries, e.g. `soft_sharing_loss`), the
+        value that went into the sum, or None when it added none. Reading
+        `losses` computes each penalty from the current weights, so it is
+        read once per step.
+        """
+        losses = self.losses
+        if not losses:
+            return None, []
+        self._has_regularization = True
+        reg = ops.sum([ops.cast(self._aggregate_additional_loss(v), "float32")
+                       for v in losses])
+        penalties = [layer.last_penalty for layer, _ in getattr(self, "_penalty_means", [])]
+        return reg, penalties
+
+    def track_regularization(self, reg, penalties=()):
+        """Logs `regularization_loss` and the named penalties of `regularization_terms`."""
         self._regularization_mean.update_state(
             keras.src.losses.loss.unscale_loss_for_distribution(reg)
         )
-        for layer, mean in self._penalty_means:
-            value = layer.penalty()
+        for (_, mean), value in zip(self._penalty_means, penalties):
             if value is not None:
                 mean.update_state(value)
 

@@ -118,9 +118,19 @@ class ParallelTowers(keras.layers.Layer):
         # enters the inference graph.
         losses = super()._get_own_losses()
         value = self.penalty()
+        self._last_penalty = value
         if value is not None:
             losses.append(value)
         return losses
+
+    @property
+    def last_penalty(self):
+        """The penalty computed by the latest read of `losses` (None: none added).
+
+        `MultiTaskModel` logs this value rather than computing the penalty
+        (e.g. a trace norm's singular values) a second time in a step.
+        """
+        return getattr(self, "_last_penalty", None)
 
     def tower(self, task: str) -> keras.layers.Layer:
         """The tower of `task`."""

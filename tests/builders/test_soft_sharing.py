@@ -114,9 +114,26 @@ def test_bad_input_raises_at_build_time():
 def test_penalty_is_logged_under_a_gradient_method():
     model = _build(L2Coupling(0.1))
     x, y = make_batch()
-    model.compile(optimizer="sgd", weighting="cagrad", run_eagerly=True)
-    history = model.fit(x, y, epochs=1, batch_size=8, verbose=0)
-    # Logged after the step: the penalty of the updated weights.
-    assert history.history["soft_sharing_loss"][0] == pytest.approx(float(model.losses[0]),
-                                                                    rel=1e-5)
-    assert history.history["soft_sharing_loss"][0] > 0.0
+    model.compile(optimizer="sgd", weighting="cagrad")
+    before = float(model.losses[0])
+    logs = model.train_on_batch(x, y, return_dict=True)
+    # The penalty that went into the step's loss (of the weights before the update).
+    assert logs["soft_sharing_loss"] == pytest.approx(before, rel=1e-5)
+    assert logs["regularization_loss"] == pytest.approx(before, rel=1e-5)
+    assert float(model.losses[0]) != pytest.approx(before, rel=1e-3)   # the step moved them
+
+
+@pytest.mark.parametrize("weighting", [None, "pcgrad"])
+def test_penalty_is_computed_once_per_step(weighting, monkeypatch):
+    # The penalty (a trace norm's SVD, say) enters the loss and the log: it
+    # must be computed once in the traced step, not once for each.
+    model = _build(L2Coupling(0.1))
+    x, y = make_batch()
+    model.compile(optimizer="sgd", weighting=weighting, jit_compile=False)
+    calls = []
+    original = L2Coupling.__call__
+    monkeypatch.setattr(L2Coupling, "__call__",
+                        lambda self, groups: calls.append(1) or original(self, groups))
+    model.make_train_function()
+    model.train_function(iter([(x, y)]))        # traces the step once
+    assert len(calls) == 1
