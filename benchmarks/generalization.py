@@ -138,7 +138,8 @@ def _load_log(path):
 def run(args):
     """Trains every configuration; each finished run is appended to
     `<out>.jsonl` at once, and with `--resume` runs already in that log are
-    not trained again (a long run can be stopped and continued)."""
+    not trained again (a long run can be stopped and continued, and several
+    processes can share one log: each skips what the others have finished)."""
     start = time.time()
     log_path = args.out + ".jsonl"
     done = _load_log(log_path) if args.resume else {}
@@ -166,6 +167,9 @@ def run(args):
             train = (train_all[0][idx], {t: v[idx] for t, v in train_all[1].items()})
             for arch, method in [("single", "-")] + configurations(args.archs, args.methods):
                 key = _key(size, seed, arch, method)
+                if args.resume and key not in done:
+                    # Another process sharing the log may have run it meanwhile.
+                    done = {**_load_log(log_path), **done}
                 if key in done:
                     results.append(done[key])
                     continue

@@ -70,3 +70,29 @@ def test_every_run_is_logged_and_resume_trains_only_the_missing(bench, tmp_path,
     assert len(results) == 6
     assert bench.main(["--from-json", out + ".jsonl", "--out", str(tmp_path / "m")]) == 0
     assert os.path.exists(tmp_path / "m.md") and os.path.exists(tmp_path / "m.png")
+
+
+def test_processes_sharing_a_log_skip_what_the_other_finished(bench, tmp_path, monkeypatch):
+    images = np.zeros((40, 28, 28), "float32")
+    labels = {t: np.zeros(40, "int32") for t in ("left", "right")}
+    monkeypatch.setattr(mtl.data, "load_multifashion",
+                        lambda split, path=None, seed=0, num_examples=None: (images, labels))
+    out = str(tmp_path / "g")
+    calls = []
+
+    def fake_train_eval(arch, method, tasks, train, test, epochs, batch_size, seed, lr):
+        calls.append((arch, method))
+        if arch == "hard":
+            # Meanwhile another process, sharing the log, finishes hard/pcgrad.
+            with open(out + ".jsonl", "a") as f:
+                f.write(json.dumps(dict(size=20, seed=0, arch="hard", method="pcgrad",
+                                        epochs=1, seconds=1.0, left=1.0, right=2.0)) + "\n")
+        return {t.name: 50.0 for t in tasks}
+
+    monkeypatch.setattr(bench, "train_eval", fake_train_eval)
+    argv = ["--sizes", "20", "--seeds", "0", "--methods", "equal", "pcgrad",
+            "--archs", "hard", "--epochs", "1", "--out", out, "--resume"]
+    results, _ = bench.run(bench.parse_args(argv))
+    assert calls == [("single", "equal"), ("single", "equal"), ("hard", "equal")]
+    assert [(r["method"], r["left"]) for r in results] == [("-", 50.0), ("equal", 50.0),
+                                                           ("pcgrad", 1.0)]
