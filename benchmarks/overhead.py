@@ -19,16 +19,24 @@ a few percent slower than those built later (measured: 1.027 A/A between the
 first and second half of the plain copies when all MTL copies were built
 first), so neither kind may take all the early slots.
 
-    python benchmarks/overhead.py [--rounds 40] [--steps 40] [--pairs 4] [--out BENCHMARKS.md]
+Copy-to-copy differences persist for a process's lifetime, so `--processes`
+repeats the whole measurement in fresh processes and reports the median of
+their medians, with each process's figure.
+
+    python benchmarks/overhead.py [--rounds 40] [--steps 40] [--pairs 4] [--processes 1]
+                                  [--out BENCHMARKS.md]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -90,17 +98,8 @@ def time_steps(model, iterator, steps):
     return (time.perf_counter() - t0) / steps
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--rounds", type=int, default=40)
-    p.add_argument("--steps", type=int, default=40)
-    p.add_argument("--pairs", type=int, default=4,
-                   help="independent copies of each model (>= 2 for the A/A figure)")
-    p.add_argument("--batch", type=int, default=256)
-    p.add_argument("--features", type=int, default=64)
-    p.add_argument("--units", default="256,256")
-    p.add_argument("--out", default=None, help="Append the result section to this markdown file.")
-    args = p.parse_args(argv)
+def measure(args):
+    """One process's measurement: per-round ratios and step times (a dict)."""
     units = [int(u) for u in args.units.split(",")]
     ds = make_data(args.batch * 16, args.features, args.batch)
     # Built alternately (mtl, plain, plain, mtl, mtl, plain, ...): models built
@@ -135,33 +134,84 @@ def main(argv=None):
         group = [i % 4 in (0, 3) for i in range(len(plain_t))]
         aa.append(sum(t for t, g in zip(plain_t, group) if g)
                   / sum(t for t, g in zip(plain_t, group) if not g))
-    median = statistics.median(ratios)
-    q = statistics.quantiles(ratios, n=4)
+    return {"ratio": statistics.median(ratios), "quartiles": statistics.quantiles(ratios, n=4),
+            "aa": statistics.median(aa), "mtl_ms": statistics.median(times["mtl"]) * 1e3,
+            "plain_ms": statistics.median(times["plain"]) * 1e3}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rounds", type=int, default=40)
+    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--pairs", type=int, default=4,
+                   help="independent copies of each model (>= 2 for the A/A figure)")
+    p.add_argument("--processes", type=int, default=1,
+                   help="repeat the measurement in this many fresh processes, one after "
+                        "the other (each builds its own copies); the figure is the median "
+                        "of their medians")
+    p.add_argument("--batch", type=int, default=256)
+    p.add_argument("--features", type=int, default=64)
+    p.add_argument("--units", default="256,256")
+    p.add_argument("--out", default=None, help="Append the result section to this markdown file.")
+    p.add_argument("--json", default=None, help=argparse.SUPPRESS)  # one child's result
+    args = p.parse_args(argv)
+    if args.processes < 1 or args.pairs < 1 or args.rounds < 1 or args.steps < 1:
+        p.error("--processes, --pairs, --rounds and --steps must be at least 1")
+    if args.processes == 1:
+        runs = [measure(args)]
+    else:
+        runs = [_child(args, i) for i in range(args.processes)]
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(runs[0], f)
+        return 0
+    median = statistics.median(r["ratio"] for r in runs)
+    each = ", ".join(f"{r['ratio']:.3f}" for r in runs)
+    each_aa = ", ".join(f"{r['aa']:.3f}" for r in runs)
+    q = runs[0]["quartiles"]
     report = (
         "## MultiTaskModel overhead\n\n"
         f"Command: `python benchmarks/overhead.py --rounds {args.rounds} --steps {args.steps} "
-        f"--pairs {args.pairs} --batch {args.batch} --features {args.features} "
-        f"--units {args.units}`\n\n"
+        f"--pairs {args.pairs} --processes {args.processes} --batch {args.batch} "
+        f"--features {args.features} --units {args.units}`\n\n"
         f"Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
         f"TensorFlow {tf.__version__}, Keras {keras.__version__}. 3 tasks (5-class, binary, "
-        f"regression), MLP trunk {units}, batch {args.batch}, same metrics on both sides. "
-        f"{args.pairs} independent copies of each model; per round, summed MTL step time over "
-        "summed plain step time; median over rounds.\n\n"
+        f"regression), MLP trunk {args.units}, batch {args.batch}, same metrics on both sides. "
+        f"In each of {args.processes} fresh process(es), {args.pairs} independent copies of "
+        "each model; per round, summed MTL step time over summed plain step time; median "
+        "over rounds, then over processes.\n\n"
         "| quantity | value |\n|---|---|\n"
-        f"| median step time, MultiTaskModel | {statistics.median(times['mtl']) * 1e3:.2f} ms |\n"
+        f"| median step time, MultiTaskModel | "
+        f"{statistics.median(r['mtl_ms'] for r in runs):.2f} ms |\n"
         f"| median step time, plain Keras multi-output | "
-        f"{statistics.median(times['plain']) * 1e3:.2f} ms |\n"
+        f"{statistics.median(r['plain_ms'] for r in runs):.2f} ms |\n"
         f"| **median ratio MTL / plain** (target <= 1.03) | **{median:.3f}** |\n"
-        f"| ratio quartiles | {q[0]:.3f} - {q[2]:.3f} |\n"
-        f"| noise floor: plain / identical plain (A/A), median | "
-        f"{statistics.median(aa):.3f} |\n"
-        f"| rounds x steps x models | {args.rounds} x {args.steps} x {2 * args.pairs} "
-        "(interleaved) |\n"
+        f"| ratio of each process | {each} |\n"
+        f"| ratio quartiles over rounds (first process) | {q[0]:.3f} - {q[2]:.3f} |\n"
+        f"| noise floor: plain / identical plain (A/A) of each process | {each_aa} |\n"
+        f"| rounds x steps x models per process | {args.rounds} x {args.steps} x "
+        f"{2 * args.pairs} (interleaved) |\n"
     )
     print(report)
     if args.out:
         _write_section(args.out, "## MultiTaskModel overhead", report)
     return 0 if median <= 1.03 else 1
+
+
+def _child(args, index):
+    """Runs one measurement in a fresh Python process and returns its dict."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "run.json")
+        cmd = [sys.executable, os.path.abspath(__file__), "--rounds", str(args.rounds),
+               "--steps", str(args.steps), "--pairs", str(args.pairs), "--batch",
+               str(args.batch), "--features", str(args.features), "--units", args.units,
+               "--json", path]
+        subprocess.run(cmd, check=True)
+        with open(path, encoding="utf-8") as f:
+            run = json.load(f)
+    print(f"process {index + 1}/{args.processes}: ratio {run['ratio']:.3f} "
+          f"(A/A {run['aa']:.3f})", flush=True)
+    return run
 
 
 def _write_section(path, heading, body):
