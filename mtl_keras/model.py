@@ -442,7 +442,8 @@ class MultiTaskModel(keras.Model):
             pred = y_pred[task.name]
             if task.kind == "binary":
                 clean = ops.cast(clean, pred.dtype)
-            _update_masked_metrics(task_metrics, clean, pred, mask)
+            for metric in task_metrics:
+                metric.update_state(clean, pred, sample_weight=mask)
         return self.get_metrics_result()
 
     def test_step(self, data):
@@ -549,31 +550,6 @@ class _WeightingEpochHook(keras.callbacks.Callback):
         strategy = getattr(self.model, "weighting", None)
         if strategy is not None:
             strategy.on_epoch_end(epoch)
-
-
-def _update_masked_metrics(metrics, y_true, y_pred, mask):
-    """Updates `metrics` with `mask` as sample weights.
-
-    When every sample of the batch has weight 1 (the task is fully labelled
-    and no sample weights were given), the metrics are updated without
-    weights: the same values, with less work per step (a weighted `AUC`, for
-    one, multiplies the weights into each of its 200 thresholds' counts).
-    A metric without variables yet (one that builds them on its first update)
-    cannot be built inside a branch, so such metrics always take the weighted
-    update.
-    """
-    def update(weights):
-        for metric in metrics:
-            metric.update_state(y_true, y_pred, sample_weight=weights)
-        return ops.zeros((), "int32")
-
-    if not metrics:
-        return
-    if not all(metric.variables for metric in metrics):
-        update(mask)
-        return
-    all_weight_one = ops.all(ops.equal(mask, 1.0))
-    ops.cond(all_weight_one, lambda: update(None), lambda: update(mask))
 
 
 def _replica_sum(x):

@@ -221,8 +221,8 @@ def test_loss_weights_alias_and_recompile():
 
 
 def test_metrics_over_fully_and_partly_labelled_batches_in_a_compiled_step():
-    # A fully labelled batch updates the metrics without weights (fast path),
-    # a partly labelled one with the mask: both must give the masked values.
+    # Metrics accumulate over a fully labelled and a partly labelled batch in
+    # the compiled evaluation step: the result counts labelled samples only.
     model = _model()
     x = np.random.default_rng(1).normal(size=(8, 4)).astype("float32")
     y = {"cls": np.array([0, 1, 2, 0, 1, -1, 2, -1]),
@@ -246,8 +246,8 @@ def test_metrics_over_fully_and_partly_labelled_batches_in_a_compiled_step():
 
 
 def test_metric_that_builds_its_variables_on_first_update():
-    # AUC(multi_label=True) without num_labels creates its variables in its first
-    # update: it cannot take the fully-labelled branch and uses the weighted one.
+    # AUC(multi_label=True) without num_labels creates its variables in its
+    # first (masked) update, inside the traced step.
     task = mtl.Task("tags", "multilabel", num_classes=3,
                     metrics=[keras.metrics.AUC(multi_label=True, name="auc")])
     model = _model([task])
