@@ -117,14 +117,13 @@ def measure(num_tasks, configs, rounds, steps, copies=1):
             # method's copies over the summed time of static's.
             t_method = t_static = 0.0
             for c in range(copies):
-                first, second = (models[label][c], static[c]) if (r + c) % 2 \
-                    else (static[c], models[label][c])
-                t_first = run_steps(first, iterator, steps)
-                t_second = run_steps(second, iterator, steps)
-                if first is static[c]:
-                    t_static, t_method = t_static + t_first, t_method + t_second
-                else:
-                    t_method, t_static = t_method + t_first, t_static + t_second
+                method, base = models[label][c], static[c]
+                for model in (method, base) if (r + c) % 2 else (base, method):
+                    t = run_steps(model, iterator, steps)
+                    if model is method:
+                        t_method += t
+                    else:
+                        t_static += t
             ratios[label].append(t_method / t_static)
     return {label: statistics.median(r) for label, r in ratios.items()}
 

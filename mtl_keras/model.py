@@ -128,6 +128,7 @@ class MultiTaskModel(keras.Model):
         self._weight_means = None
         self._regularization_mean = None
         self._has_regularization = False
+        self._penalty_means = []
         self.built = True
 
     # ----------------------------------------------------------------- basics
@@ -402,12 +403,11 @@ class MultiTaskModel(keras.Model):
         present = ops.cast(ops.greater(global_counts, 0.0), "float32")
         return sums, counts, local, present
 
-    def regularization_loss(self):
-        """The float32 sum of `model.losses`, scaled for distribution, or None if none."""
-        return self.regularization_terms()[0]
-
     def regularization_terms(self):
-        """`(regularization_loss, penalties)` from one evaluation of `model.losses`.
+        """`(reg, penalties)` from one evaluation of `model.losses`.
+
+        `reg` is the float32 sum of `model.losses`, scaled for distribution,
+        or None if there are none.
 
         `penalties` holds, for each layer with a named penalty (in the order
         of the model's `<name>` log entries, e.g. `soft_sharing_loss`), the
@@ -421,10 +421,10 @@ class MultiTaskModel(keras.Model):
         self._has_regularization = True
         reg = ops.sum([ops.cast(self._aggregate_additional_loss(v), "float32")
                        for v in losses])
-        penalties = [layer.last_penalty for layer, _ in getattr(self, "_penalty_means", [])]
+        penalties = [layer.last_penalty for layer, _ in self._penalty_means]
         return reg, penalties
 
-    def track_regularization(self, reg, penalties=()):
+    def track_regularization(self, reg, penalties):
         """Logs `regularization_loss` and the named penalties of `regularization_terms`."""
         self._regularization_mean.update_state(
             keras.src.losses.loss.unscale_loss_for_distribution(reg)

@@ -79,6 +79,7 @@ class ParallelTowers(keras.layers.Layer):
         self.task_names = task_names
         self.coupling = regularizers.get(coupling)
         self._groups: list[int] = []
+        self._last_penalty = None
 
     def build(self, input_shape):
         spec = keras.tree.map_shape_structure(lambda s: keras.KerasTensor(s), input_shape)
@@ -130,7 +131,7 @@ class ParallelTowers(keras.layers.Layer):
         `MultiTaskModel` logs this value rather than computing the penalty
         (e.g. a trace norm's singular values) a second time in a step.
         """
-        return getattr(self, "_last_penalty", None)
+        return self._last_penalty
 
     def tower(self, task: str) -> keras.layers.Layer:
         """The tower of `task`."""
