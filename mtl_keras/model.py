@@ -308,6 +308,12 @@ class MultiTaskModel(keras.Model):
             for layer in self._flatten_layers(include_self=False)
             if getattr(layer, "penalty_log_name", None)
         ]
+        validation.check_log_keys(
+            ["loss", "regularization_loss"]
+            + [mean.name for _, mean in self._penalty_means]
+            + [f"{n}{suffix}" for n in names for suffix in ("_loss", "_weight")]
+            + [m.name for metrics in self._task_metrics for m in metrics]
+        )
 
     def get_compile_config(self):
         if self.compiled and getattr(self, "_mtl_compile_config", None):
@@ -496,12 +502,20 @@ class MultiTaskModel(keras.Model):
         """`keras.Model.fit`, with the data checked against the tasks first.
 
         Labels with unknown or missing task keys, or of a shape or dtype that
-        does not fit a task's kind, raise a `ValueError` before any step runs.
+        does not fit a task's kind, per-task sample weights for unknown tasks
+        and empty data raise a `ValueError` before any step runs. Values are
+        checked too (class ids within a task's classes, binary labels in
+        [0, 1], finite regression targets and features, non-negative sample
+        weights): arrays before training, a `tf.data.Dataset` batch by batch
+        before each batch reaches the model, each failure a `ValueError`
+        naming the task or input and the values received.
         """
-        validation.check_data(self, x, y, "x")
+        x = validation.check_data(self, x, y, "x", kwargs.get("sample_weight"))
         if validation_data is not None:
-            vx, vy = _split_validation(validation_data)
-            validation.check_data(self, vx, vy, "validation_data")
+            vx, vy, vsw = _split_validation(validation_data)
+            checked = validation.check_data(self, vx, vy, "validation_data", vsw)
+            if checked is not vx:
+                validation_data = checked
         callbacks = list(callbacks or [])
         # First, so that later callbacks (BackupAndRestore, checkpoints) see the
         # state after the strategy's end-of-epoch update.
@@ -509,12 +523,20 @@ class MultiTaskModel(keras.Model):
         if isinstance(x, tf.data.Dataset):
             # A dataset shuffles itself; Keras would only warn about `shuffle`.
             kwargs.setdefault("shuffle", False)
-        return super().fit(x, y, *args, validation_data=validation_data,
-                           callbacks=callbacks, **kwargs)
+        with validation.readable_data_errors():
+            history = super().fit(x, y, *args, validation_data=validation_data,
+                                  callbacks=callbacks, **kwargs)
+        if not history.history and history.epoch:
+            raise ValueError(
+                "Expected `x` to yield at least one batch. Received: no batch in "
+                f"{len(history.epoch)} epoch(s) (an empty dataset?)"
+            )
+        return history
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
-        validation.check_data(self, x, y, "x")
-        return super().evaluate(x, y, *args, **kwargs)
+        x = validation.check_data(self, x, y, "x", kwargs.get("sample_weight"))
+        with validation.readable_data_errors():
+            return super().evaluate(x, y, *args, **kwargs)
 
     # ---------------------------------------------------------- serialization
     def get_config(self):
@@ -561,5 +583,6 @@ def _replica_sum(x):
 
 def _split_validation(validation_data):
     if isinstance(validation_data, (list, tuple)):
-        return validation_data[0], (validation_data[1] if len(validation_data) > 1 else None)
-    return validation_data, None
+        parts = list(validation_data) + [None, None]
+        return parts[0], parts[1], parts[2]
+    return validation_data, None, None

@@ -33,8 +33,17 @@ from keras import ops
 KINDS = ("binary", "multiclass", "multilabel", "regression")
 
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-# Names that would collide with Keras' own log keys or our own layers.
-RESERVED_NAMES = frozenset({"loss", "trunk", "weighting", "val", "soft_sharing"})
+# Every name a task may not take, in one place. Task names become layer names
+# and log-key prefixes (`<task>_loss`, `<task>_weight`, `<task>_<metric>`):
+# they must not be the model's own layers ("trunk", "weighting"), its own log
+# entries ("loss"; "regularization" and "soft_sharing" give
+# `regularization_loss` and `soft_sharing_loss`), or start with Keras'
+# validation prefix (a task `val_x` would log `val_x_loss`, which is task
+# `x`'s validation loss). Collisions between tasks' own keys (task `a` with a
+# metric `b_loss` and task `a_b`) are checked when the model is compiled.
+RESERVED_NAMES = frozenset({"loss", "trunk", "weighting", "val", "soft_sharing",
+                            "regularization"})
+RESERVED_PREFIXES = ("val_",)
 
 _DEFAULT_LOSS = {
     "binary": "binary_crossentropy",
@@ -75,10 +84,11 @@ def validate_task_name(name: Any) -> str:
             "Expected a task name made of letters, digits and underscores, "
             f"starting with a letter. Received: name={name!r}"
         )
-    if name in RESERVED_NAMES:
+    if name in RESERVED_NAMES or name.startswith(RESERVED_PREFIXES):
         raise ValueError(
             f"Expected a task name other than the reserved names "
-            f"{sorted(RESERVED_NAMES)}. Received: name={name!r}"
+            f"{sorted(RESERVED_NAMES)} and not starting with {list(RESERVED_PREFIXES)} "
+            f"(they would collide with the model's log keys). Received: name={name!r}"
         )
     return name
 

@@ -7,8 +7,10 @@ Errors name what was expected and what was received, and are raised while
 
 from __future__ import annotations
 
+import re
 from typing import Any, Sequence
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -67,14 +69,52 @@ def check_labels(labels: Any, tasks: Sequence[Task]) -> None:
                               else dtype.name)
 
 
-def check_data(model, x: Any, y: Any, arg_name: str) -> None:
+def check_log_keys(keys: Sequence[str]) -> None:
+    """Raises `ValueError` if two of a model's log entries share a key.
+
+    `keys` are the training log keys the model writes (`loss`, each task's
+    `<task>_loss`, `<task>_weight` and `<task>_<metric>`, penalty entries);
+    Keras adds `val_` in front of each for validation.
+    """
+    seen, dupes = set(), set()
+    for key in keys:
+        (dupes if key in seen else seen).add(key)
+    if dupes:
+        raise ValueError(
+            "Expected every log entry of the model to have its own key. Received "
+            f"clashing keys {sorted(dupes)}: rename a task or a metric."
+        )
+
+
+def check_sample_weight_keys(sample_weight: Any, tasks: Sequence[Task]) -> None:
+    """Raises `ValueError` if a per-task sample-weight dict names an unknown task."""
+    if not isinstance(sample_weight, dict):
+        return
+    names = [t.name for t in tasks]
+    unknown = sorted(set(sample_weight) - set(names))
+    if unknown:
+        raise ValueError(
+            f"Expected per-task sample weights keyed by task names {names} (a task "
+            f"left out is weighted 1). Received unknown keys: {unknown}"
+        )
+
+
+def check_data(model, x: Any, y: Any, arg_name: str, sample_weight: Any = None) -> Any:
     """Checks the data given to `fit`/`evaluate` against `model.tasks`.
 
+    Structure (label keys, shapes, dtypes, per-task sample-weight keys) is
+    checked at once; values (class ids in range, finite features and
+    targets, non-negative sample weights) at once for in-memory data and
+    batch by batch for a `tf.data.Dataset`, which is returned wrapped by
+    `checked_dataset` (other inputs are returned as they are).
+
     Raises:
-        ValueError: A dataset that yields no labels, labels with unknown or
-            missing task keys, or labels whose shape or dtype does not fit.
+        ValueError: A dataset that yields no labels or no batches, labels with
+            unknown or missing task keys, or labels whose shape, dtype or values
+            do not fit; unknown sample-weight keys; non-finite features.
     """
     tasks = model.tasks
+    check_sample_weight_keys(sample_weight, tasks)
     if isinstance(x, tf.data.Dataset):
         spec = x.element_spec
         if not isinstance(spec, tuple) or len(spec) < 2:
@@ -85,15 +125,27 @@ def check_data(model, x: Any, y: Any, arg_name: str) -> None:
                 f"labels: element_spec={spec}"
             )
         check_labels(spec[1], tasks)
-        return
+        if len(spec) > 2:
+            check_sample_weight_keys(spec[2], tasks)
+        if int(x.cardinality()) == 0:
+            raise ValueError(
+                f"Expected `{arg_name}` to yield at least one batch. Received an empty "
+                "dataset (cardinality 0)."
+            )
+        return checked_dataset(x, tasks)
     if y is None:
         if x is None or hasattr(x, "__next__") or _is_keras_dataset(x):
-            return  # generators and PyDatasets: checked on the first batch
+            return x  # generators and PyDatasets: checked on the first batch
         raise ValueError(
             f"Expected labels (`y`) for `{arg_name}`, a dict keyed by task "
             f"{[t.label_key for t in tasks]}. Received: y=None"
         )
     check_labels(y, tasks)
+    labels = y if isinstance(y, dict) else {tasks[0].label_key: y}
+    if any(np.shape(v)[:1] == (0,) for v in labels.values()):
+        raise ValueError(f"Expected at least one sample in `{arg_name}`. Received 0 samples.")
+    check_values(tasks, x, labels, sample_weight)
+    return x
 
 
 def _is_keras_dataset(x):
@@ -103,3 +155,157 @@ def _is_keras_dataset(x):
         return isinstance(x, keras.utils.PyDataset)
     except Exception:  # pragma: no cover - very old Keras
         return False
+
+
+# ------------------------------------------------------------- value checks
+# Label, feature and sample-weight *values* are checked on the data's own
+# path: arrays all at once before `fit`/`evaluate` start, a `tf.data.Dataset`
+# batch by batch in a `map` appended to it (outside the training step, so the
+# check works whether or not the step is XLA-compiled, and a bad batch never
+# reaches the model). A failing check in a dataset surfaces as a TensorFlow
+# `InvalidArgumentError`; `readable_data_errors` turns it back into the
+# one-line `ValueError` that the same check raises on arrays.
+
+_MARK = "mtl_keras data check:"
+
+
+def _label_rule(task: Task) -> str:
+    """How the valid labels of `task` read in an error message (no brackets)."""
+    missing = "a negative value or NaN for a missing label"
+    if task.kind == "binary":
+        return f"labels 0 or 1, or probabilities between them, with {missing}"
+    if task.kind == "multiclass":
+        return (f"whole-number class ids from 0 to {task.num_classes - 1}, with "
+                f"{missing}")
+    if task.kind == "multilabel":
+        return f"entries 0 or 1, or probabilities between them, with {missing}"
+    return "finite targets, with NaN for a missing label"
+
+
+def _bad_labels(task: Task, y) -> tf.Tensor:
+    """Boolean tensor, True at each label entry that breaks `task`'s rule."""
+    y = tf.convert_to_tensor(y)
+    if y.dtype == tf.bool or y.dtype == tf.string:
+        return tf.zeros(tf.shape(y), tf.bool)
+    if task.kind == "regression":
+        if not y.dtype.is_floating:
+            return tf.zeros(tf.shape(y), tf.bool)
+        return tf.math.is_inf(y)
+    labelled = y >= tf.zeros([], y.dtype)  # False for NaN and negative values
+    if task.kind == "multiclass":
+        too_big = y >= tf.cast(task.num_classes, y.dtype)
+        if y.dtype.is_floating:
+            too_big = too_big | tf.not_equal(y, tf.floor(y))
+        return labelled & too_big
+    return labelled & (y > tf.ones([], y.dtype))
+
+
+def _value_checks(tasks, x, y, sample_weight):
+    """`(ok, message, offending values)` for every value rule of one batch."""
+    checks = []
+    if isinstance(y, dict):
+        for task in tasks:
+            if task.label_key not in y:
+                continue
+            values = tf.convert_to_tensor(y[task.label_key])
+            bad = _bad_labels(task, values)
+            checks.append((
+                tf.logical_not(tf.reduce_any(bad)),
+                f"Task {task.name!r} ({task.kind}) expects {_label_rule(task)}. "
+                "Received:",
+                _first_distinct(values, bad),
+            ))
+    if isinstance(x, dict):
+        named = sorted(x.items())
+    elif isinstance(x, (list, tuple)):
+        named = [(f"#{i}", v) for i, v in enumerate(x)]
+    else:
+        named = [("x", x)] if x is not None else []
+    for name, value in named:
+        if isinstance(value, (tf.SparseTensor, tf.RaggedTensor)):
+            continue
+        value = tf.convert_to_tensor(value)
+        if not value.dtype.is_floating:
+            continue
+        finite = tf.math.is_finite(value)
+        checks.append((
+            tf.reduce_all(finite),
+            f"Input {name!r} expects finite feature values (impute or drop NaN and "
+            "inf before training). Received:",
+            _first_distinct(value, tf.logical_not(finite)),
+        ))
+    weights = sample_weight.items() if isinstance(sample_weight, dict) else (
+        [] if sample_weight is None else [(None, sample_weight)])
+    for name, value in weights:
+        value = tf.cast(tf.convert_to_tensor(value), tf.float32)
+        bad = tf.logical_not(tf.math.is_finite(value)) | (value < 0.0)
+        where = "sample_weight" if name is None else f"sample_weight[{name!r}]"
+        checks.append((
+            tf.logical_not(tf.reduce_any(bad)),
+            f"Expected {where} to be finite and >= 0 (0 leaves a sample out). Received:",
+            _first_distinct(value, bad),
+        ))
+    return checks
+
+
+def _first_distinct(values, bad):
+    """Up to 3 distinct entries of `values` where `bad` is True (for messages)."""
+    picked = tf.reshape(tf.boolean_mask(values, bad), [-1])
+    if picked.dtype.is_floating:
+        # NaNs never equal each other: map them to one value before `unique`.
+        picked = tf.where(tf.math.is_nan(picked), tf.fill(tf.shape(picked),
+                          tf.constant(float("nan"), picked.dtype)), picked)
+        nan = tf.reduce_any(tf.math.is_nan(picked))
+        rest = tf.unique(tf.boolean_mask(picked, tf.logical_not(tf.math.is_nan(picked)))).y
+        picked = tf.concat([tf.fill(tf.cast(nan, tf.int32)[None],
+                                    tf.constant(float("nan"), picked.dtype)), rest], 0)
+    else:
+        picked = tf.unique(picked).y
+    return picked[:3]
+
+
+def _format_values(values) -> str:
+    values = np.asarray(values).ravel().tolist()
+    return ", ".join(repr(v) if not isinstance(v, float) else f"{v:g}" for v in values)
+
+
+def check_values(tasks: Sequence[Task], x: Any, y: Any, sample_weight: Any = None) -> None:
+    """Checks label, feature and sample-weight values of in-memory data.
+
+    Raises:
+        ValueError: Naming the task (or input) and the offending values.
+    """
+    for ok, message, values in _value_checks(tasks, x, y, sample_weight):
+        if not bool(ok):
+            raise ValueError(f"{message} {_format_values(values)}")
+
+
+def checked_dataset(dataset: tf.data.Dataset, tasks: Sequence[Task]) -> tf.data.Dataset:
+    """`dataset` with every batch's values checked as `check_values` does."""
+
+    def check(*batch):
+        x, y, sw = keras.utils.unpack_x_y_sample_weight(batch)
+        asserts = [
+            tf.debugging.Assert(ok, [f"{_MARK} {message}", values], summarize=3)
+            for ok, message, values in _value_checks(tasks, x, y, sw)
+        ]
+        with tf.control_dependencies(asserts):
+            return tf.nest.map_structure(tf.identity, batch if len(batch) > 1 else batch[0])
+
+    return dataset.map(check)
+
+
+class readable_data_errors:
+    """Turns a failed `checked_dataset` check into the `ValueError` it stands for."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, tb):
+        if kind is None or not issubclass(kind, tf.errors.InvalidArgumentError):
+            return False
+        match = re.search(re.escape(_MARK) + r" (.*?)\] \[(.*?)\]", str(error.message))
+        if match is None:
+            return False
+        message = match.group(1).replace("\\'", "'")
+        raise ValueError(f"{message} {', '.join(match.group(2).split())}") from None
