@@ -1,16 +1,28 @@
-"""`export_all`: every artifact of a model in one call, with a verification table."""
+"""`export_all`: every artifact of a model in one call, with a verification table.
+
+Every artifact is built and verified before any is published: the SavedModel
+waits in its temporary directory, the TFLite and ONNX files in memory. Then
+the files are written next to their targets under temporary names, and only
+when all of them are on disk are they renamed into place (the SavedModel
+version last, after its `models.config` entry). A failure in any format
+publishes nothing, and its message names the format.
+"""
 
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any, Sequence
 
-from mtl_keras.exporters import verify
-from mtl_keras.exporters.onnx import export_onnx
-from mtl_keras.exporters.saved_model import export_saved_model
-from mtl_keras.exporters.tflite import QUANTIZATIONS, export_tflite
+from mtl_keras.exporters import onnx as onnx_lib
+from mtl_keras.exporters import saved_model as saved_model_lib
+from mtl_keras.exporters import signatures as sig
+from mtl_keras.exporters import staging, verify
+from mtl_keras.exporters import tflite as tflite_lib
+from mtl_keras.exporters.tflite import QUANTIZATIONS
 
 FORMATS = ("savedmodel", "tflite", "onnx")
+_LABELS = {"savedmodel": "SavedModel", "tflite": "TFLite", "onnx": "ONNX"}
 
 
 def export_all(
@@ -25,6 +37,8 @@ def export_all(
     per_task: bool = False,
     allow_select_tf_ops: bool = False,
     calibration_steps: int = 100,
+    overwrite: bool = False,
+    tolerance: verify.Tolerance | tuple | None = None,
 ) -> list[verify.ArtifactReport]:
     """Exports a SavedModel (TF Serving layout) and TFLite files (and ONNX), each verified.
 
@@ -32,12 +46,19 @@ def export_all(
     `out_dir/tflite/<model_name>_<quantization>.tflite` (or, with
     `per_task=True`, `out_dir/tflite/<model_name>_<quantization>/<task>.tflite`),
     and with `"onnx"` in `formats` `out_dir/onnx/<model_name>.onnx`.
-    `"int8"` is skipped (with a note in the report list) when no
-    representative data is given.
+
+    Every artifact is built and verified before any is published: if one
+    fails, nothing is written (the error names the format). The SavedModel
+    becomes a new version on every export; existing `.tflite` and `.onnx`
+    files are refused before any work unless `overwrite=True`.
+
+    `"int8"` without `representative_data` is skipped: a `UserWarning` says
+    so, and the returned list holds a report for it with `skipped=True` and
+    the reason in `note`.
 
     Args:
         model: A trained `mtl_keras.MultiTaskModel`.
-        out_dir: Output root.
+        out_dir: Output root (a directory, created if missing).
         model_name: TF Serving model name and TFLite file prefix.
         formats: Any of `"savedmodel"`, `"tflite"` (the default: both) and
             `"onnx"` (needs the optional `mtl-keras[onnx]` packages).
@@ -49,10 +70,26 @@ def export_all(
         warmup_inputs: Sample inputs for TF Serving warm-up records
             (default: the first rows of `labelled_sample`, if given).
         per_task: One TFLite file per task.
-        allow_select_tf_ops, calibration_steps: See `export_tflite`.
+        allow_select_tf_ops, calibration_steps: See `export_tflite`
+            (`calibration_steps` must be an int >= 1).
+        overwrite: Replace existing `.tflite` / `.onnx` files (default: refuse).
+        tolerance: The bound `|artifact - keras| <= atol + rtol * |keras|` for
+            float artifacts, as a `Tolerance` or an `(rtol, atol)` pair;
+            default: the one for the model's compute dtype
+            (`mtl_keras.exporters.verify.TOLERANCES`).
 
     Returns:
         `ArtifactReport`s; print them with `format_reports`.
+
+    Raises:
+        ValueError: Unknown format or quantization, `calibration_steps` < 1,
+            an invalid tolerance.
+        FileExistsError: `out_dir` (or a directory under it that an artifact
+            needs) is a file, or, without `overwrite=True`, a `.tflite` or
+            `.onnx` target exists. Raised before any work.
+        VerificationError, UnsupportedOpError, ImportError, RuntimeError: One
+            format could not be built or verified (the message names it);
+            nothing was published.
 
     Example:
 
@@ -65,42 +102,132 @@ def export_all(
     >>> [r.format for r in reports]
     ['savedmodel', 'tflite']
     """
+    sig.check_model(model)
+    formats, quantizations = list(formats), list(quantizations)
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
-        raise ValueError(f"Expected formats among {FORMATS}. Received: {list(formats)}")
+        raise ValueError(f"Expected formats among {FORMATS}. Received: {formats}")
     bad = [q for q in quantizations if q not in QUANTIZATIONS]
     if bad:
         raise ValueError(
-            f"Expected quantizations among {QUANTIZATIONS}. Received: {list(quantizations)}"
+            f"Expected quantizations among {QUANTIZATIONS}. Received: {quantizations}"
         )
+    tflite_lib.check_calibration_steps(calibration_steps)
+    verify.resolve_tolerance(model, tolerance)
+    out_dir = os.path.abspath(os.fspath(out_dir))
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise FileExistsError(
+            f"Expected out_dir to be a directory (or nothing). Received: {out_dir}, a file. "
+            "Nothing was exported."
+        )
+    saved_model_lib.check_directory(out_dir)
+    tflite_paths, skipped = {}, []
+    if "tflite" in formats:
+        for q in quantizations:
+            suffix = "" if per_task else ".tflite"
+            path = os.path.join(out_dir, "tflite", f"{model_name}_{q}{suffix}")
+            if q == "int8" and representative_data is None:
+                skipped.append(path)
+                continue
+            tflite_lib.targets(model, path, per_task, overwrite=overwrite)
+            tflite_paths[q] = path
+        if tflite_paths:
+            tflite_lib.check_compute_dtype(model, allow_select_tf_ops)
+        if "int8" in tflite_paths:
+            tflite_lib.check_representative(model, representative_data)
+    onnx_path = os.path.join(out_dir, "onnx", f"{model_name}.onnx")
+    if "onnx" in formats:
+        onnx_lib.check_target(model, onnx_path, overwrite=overwrite)
+    if "savedmodel" in formats:
+        saved_model_lib.check_arguments(model, os.path.join(out_dir, "serving"), model_name)
+
     if warmup_inputs is None and labelled_sample is not None:
         warmup_inputs = _head(labelled_sample[0], 4)
     sample_inputs = _head(labelled_sample[0], 64) if labelled_sample is not None else None
-    reports = []
-    source = None
-    if "savedmodel" in formats:
-        reports.append(export_saved_model(
-            model, os.path.join(out_dir, "serving"), model_name=model_name,
-            warmup_inputs=warmup_inputs, sample_inputs=sample_inputs,
-            labelled_sample=labelled_sample))
-        source = reports[-1].path
-    if "tflite" in formats:
+    reports, files, version = [], [], None
+    try:
+        if "savedmodel" in formats:
+            with _naming("savedmodel"):
+                version = saved_model_lib.build(
+                    model, os.path.join(out_dir, "serving"), model_name=model_name,
+                    warmup_inputs=warmup_inputs, sample_inputs=sample_inputs,
+                    labelled_sample=labelled_sample, tolerance=tolerance)
+            reports.append(version.report)
         for q in quantizations:
-            if q == "int8" and representative_data is None:
+            if "tflite" not in formats:
+                break
+            if q not in tflite_paths:
+                note = "skipped: int8 needs representative_data (inputs to calibrate on)"
+                warnings.warn(
+                    "export_all skipped the int8 TFLite file: int8 needs representative_data "
+                    "(model inputs to calibrate on). Pass representative_data, or leave "
+                    "'int8' out of quantizations.", stacklevel=2)
+                reports.append(verify.ArtifactReport(
+                    skipped[0], "tflite", q, 0, note=note, skipped=True))
                 continue
-            suffix = "" if per_task else ".tflite"
-            reports.extend(export_tflite(
-                model, os.path.join(out_dir, "tflite", f"{model_name}_{q}{suffix}"),
-                quantization=q, representative_data=representative_data,
-                per_task=per_task, sample_inputs=sample_inputs,
-                labelled_sample=labelled_sample, allow_select_tf_ops=allow_select_tf_ops,
-                calibration_steps=calibration_steps, overwrite=True,
-                saved_model_dir=source))
-    if "onnx" in formats:
-        reports.append(export_onnx(
-            model, os.path.join(out_dir, "onnx", f"{model_name}.onnx"),
-            sample_inputs=sample_inputs, labelled_sample=labelled_sample, overwrite=True))
+            with _naming("tflite", q):
+                built, staged = tflite_lib.build(
+                    model, tflite_paths[q], quantization=q,
+                    representative_data=representative_data, per_task=per_task,
+                    sample_inputs=sample_inputs, labelled_sample=labelled_sample,
+                    allow_select_tf_ops=allow_select_tf_ops,
+                    calibration_steps=calibration_steps, overwrite=overwrite,
+                    saved_model_dir=version.path if version is not None else None,
+                    tolerance=tolerance)
+            reports.extend(built)
+            files.extend(staged)
+        if "onnx" in formats:
+            with _naming("onnx"):
+                report, staged = onnx_lib.build(
+                    model, onnx_path, sample_inputs=sample_inputs,
+                    labelled_sample=labelled_sample, tolerance=tolerance)
+            reports.append(report)
+            files.append(staged)
+        # Everything is verified: write the files aside, then rename them all.
+        for directory in sorted({os.path.dirname(f.target) for f in files}):
+            staging.remove_stale(directory)
+        for f in files:
+            f.write()
+        for f in files:
+            f.commit()
+        if version is not None:
+            version.publish()
+    except BaseException:
+        for f in files:
+            f.discard()
+        if version is not None:
+            version.discard()  # a no-op once published
+        raise
     return reports
+
+
+class _naming:
+    """Re-raises an unexpected error of one format as a `RuntimeError` naming it.
+
+    Errors of this package that already name what failed pass unchanged.
+    """
+
+    _OWN = (verify.VerificationError, tflite_lib.UnsupportedOpError, ImportError,
+            FileExistsError)
+
+    def __init__(self, fmt, quantization=None):
+        self.word = _LABELS.get(fmt, fmt)
+        self.label = self.word + (f" {quantization}" if quantization else "")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, tb):
+        if error is None or not isinstance(error, Exception) or isinstance(error, self._OWN):
+            return False
+        text = str(error).strip()
+        if isinstance(error, (RuntimeError, ValueError)) and self.word in text:
+            return False
+        first = text.splitlines()[0] if text else ""
+        raise RuntimeError(
+            f"export_all: {self.label} export failed ({type(error).__name__}: {first[:500]}); "
+            "nothing was published."
+        ) from error
 
 
 def _head(inputs, n):

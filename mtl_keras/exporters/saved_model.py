@@ -9,18 +9,22 @@ Layout written under `base_dir`:
           saved_model.pb, variables/, fingerprint.pb
           assets.extra/tf_serving_warmup_requests   # optional warm-up records
 
-A version is written to a hidden temporary directory next to the versions
-(TF Serving only loads directories whose name is a number), loaded back and
-compared with the Keras model, then renamed into place: a crash or a failed
-check never leaves a half-written version that a server would load.
+A version is written to a hidden `.tmp-export-*` directory next to the
+versions (TF Serving only loads directories whose name is a number), loaded
+back and compared with the Keras model; then `models.config` gets its entry
+(written through a temporary file and a rename), and only then is the
+directory renamed into place. A crash or a failed check never leaves a
+half-written version that a server would load, nor a published version
+without its `models.config` entry (an entry whose version has not appeared
+yet is harmless: the server waits for one). Temporary directories left by a
+killed export are removed by the next export (see
+`mtl_keras.exporters.staging`).
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
-import tempfile
 from typing import Any
 
 import keras
@@ -28,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from mtl_keras.exporters import signatures as sig
-from mtl_keras.exporters import verify
+from mtl_keras.exporters import staging, verify
 
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 MODELS_CONFIG = "models.config"
@@ -65,13 +69,29 @@ def _check_base_dir(base_dir: str, model_name: str) -> str:
             f"a letter or digit. Received: model_name={model_name!r}"
         )
     base_dir = os.path.abspath(os.fspath(base_dir))
-    for path in (base_dir, os.path.join(base_dir, model_name)):
-        if os.path.exists(path) and not os.path.isdir(path):
-            raise FileExistsError(
-                f"Expected a directory (or nothing) at {path}. Received: a file. "
-                "Nothing was exported."
-            )
-    return os.path.join(base_dir, model_name)
+    model_dir = os.path.join(base_dir, model_name)
+    check_directory(model_dir)
+    return model_dir
+
+
+def check_directory(path: str) -> None:
+    """Raises `FileExistsError` unless `path` is a directory or can be created as one.
+
+    `path` and every existing ancestor must be directories (not files).
+    """
+    current = os.path.abspath(path)
+    while True:
+        if os.path.exists(current):
+            if not os.path.isdir(current):
+                raise FileExistsError(
+                    f"Expected a directory (or nothing) at {current}. Received: a file. "
+                    "Nothing was exported."
+                )
+            return
+        parent = os.path.dirname(current)
+        if parent == current:
+            return
+        current = parent
 
 
 def existing_versions(model_dir: str) -> list[int]:
@@ -91,6 +111,7 @@ def export_saved_model(
     tasks: list[str] | None = None,
     write_models_config: bool = True,
     labelled_sample: tuple | None = None,
+    tolerance: verify.Tolerance | tuple | None = None,
 ) -> verify.ArtifactReport:
     """Exports a `MultiTaskModel` as a new version for TF Serving.
 
@@ -116,16 +137,20 @@ def export_saved_model(
             `<base_dir>/models.config`.
         labelled_sample: Optional `(features, labels)`: adds each task's primary
             metric (Keras vs SavedModel) to the report.
+        tolerance: The bound `|savedmodel - keras| <= atol + rtol * |keras|`,
+            as a `Tolerance` or an `(rtol, atol)` pair; default: the one for
+            the model's compute dtype (`mtl_keras.exporters.verify.TOLERANCES`).
 
     Returns:
         An `ArtifactReport` (path of the published version directory, size,
         per signature and task max abs/rel difference).
 
     Raises:
-        FileExistsError: `base_dir` or `<base_dir>/<model_name>` is a file, or
-            the requested version exists.
+        FileExistsError: `base_dir`, `<base_dir>/<model_name>` or one of their
+            parents is a file, or the requested version exists.
+        ValueError: Invalid model name, version or tolerance.
         VerificationError: The SavedModel disagrees with the Keras model
-            (nothing is published).
+            beyond the tolerance (nothing is published).
 
     Example:
 
@@ -138,46 +163,99 @@ def export_saved_model(
     >>> os.path.relpath(report.path, base)
     'demo/1'
     """
+    staged = build(model, base_dir, model_name, version, warmup_inputs, sample_inputs, tasks,
+                   write_models_config, labelled_sample, tolerance)
+    try:
+        staged.publish()
+    except BaseException:
+        staged.discard()
+        raise
+    return staged.report
+
+
+def check_arguments(model, base_dir, model_name="model", version=None) -> str:
+    """Validates the arguments of `export_saved_model`; returns `<base_dir>/<model_name>`."""
     sig.check_model(model)
     model_dir = _check_base_dir(base_dir, model_name)
-    if version is not None and (not isinstance(version, int) or version < 1):
+    if version is not None and (
+            isinstance(version, bool) or not isinstance(version, int) or version < 1):
         raise ValueError(f"Expected version to be an int >= 1. Received: version={version!r}")
     if version is not None and os.path.exists(os.path.join(model_dir, str(version))):
         raise FileExistsError(
             f"Version {version} of {model_name!r} exists at {model_dir}: versions are "
             "never overwritten. Pass version=None for the next one."
         )
+    return model_dir
+
+
+class StagedVersion:
+    """A verified SavedModel in a locked temporary directory, not yet a version.
+
+    `publish()` adds the `models.config` entry, then renames the directory
+    to the next free version number; `discard()` removes it.
+    """
+
+    def __init__(self, tmp: staging.TempDir, model_dir: str, model_name: str,
+                 version: int | None, write_models_config: bool,
+                 report: verify.ArtifactReport):
+        self.tmp = tmp
+        self.model_dir = model_dir
+        self.model_name = model_name
+        self.version = version
+        self.write_models_config = write_models_config
+        self.report = report
+
+    @property
+    def path(self) -> str:
+        return self.tmp.path
+
+    def publish(self) -> str:
+        if self.write_models_config:
+            update_models_config(os.path.dirname(self.model_dir), self.model_name)
+        self.report.path = _publish_version(self.tmp, self.model_dir, self.version)
+        return self.report.path
+
+    def discard(self) -> None:
+        self.tmp.remove()
+
+
+def build(model, base_dir, model_name="model", version=None, warmup_inputs=None,
+          sample_inputs=None, tasks=None, write_models_config=True, labelled_sample=None,
+          tolerance=None) -> StagedVersion:
+    """Writes, reloads and verifies the SavedModel in a temporary directory.
+
+    Arguments as in `export_saved_model`. Nothing is visible to a server until
+    `publish()` is called on the result.
+    """
+    model_dir = check_arguments(model, base_dir, model_name, version)
+    verify.resolve_tolerance(model, tolerance)
     feed = sig.as_feed(model, sample_inputs) if sample_inputs is not None else \
         sig.random_inputs(model)
     warm_feed = sig.as_feed(model, warmup_inputs) if warmup_inputs is not None else None
-    os.makedirs(model_dir, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".tmp-export-", dir=model_dir)
+    staging.remove_stale(model_dir)
+    tmp = staging.TempDir(model_dir)
     try:
-        write_saved_model(model, tmp, tasks)
-        loaded = tf.saved_model.load(tmp)
+        write_saved_model(model, tmp.path, tasks)
+        loaded = tf.saved_model.load(tmp.path)
         names = list(loaded.signatures.keys())
         names = [sig.DEFAULT_SIGNATURE] + sorted(n for n in names if n != sig.DEFAULT_SIGNATURE)
-        report = verify.ArtifactReport(tmp, "savedmodel", "float32", 0)
+        report = verify.ArtifactReport(tmp.path, "savedmodel", "float32", 0)
 
         def run(name, f):
             out = loaded.signatures[name](**{k: tf.constant(v) for k, v in f.items()})
             return {k: v.numpy() for k, v in out.items()}
 
-        verify.check_artifact(model, run, names, feed, report, labelled_sample)
+        verify.check_artifact(model, run, names, feed, report, labelled_sample, tolerance)
         if warm_feed is not None:
-            write_warmup_requests(tmp, model_name, names, warm_feed)
-        report.size_bytes = _dir_size(tmp)
-        final = _publish_version(tmp, model_dir, version)
+            write_warmup_requests(tmp.path, model_name, names, warm_feed)
+        report.size_bytes = _dir_size(tmp.path)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.remove()
         raise
-    report.path = final
-    if write_models_config:
-        update_models_config(os.path.dirname(model_dir), model_name)
-    return report
+    return StagedVersion(tmp, model_dir, model_name, version, write_models_config, report)
 
 
-def _publish_version(tmp: str, model_dir: str, version: int | None) -> str:
+def _publish_version(tmp: staging.TempDir, model_dir: str, version: int | None) -> str:
     """Renames `tmp` to the next free version directory (atomic on one filesystem)."""
     while True:
         v = version if version is not None else max(existing_versions(model_dir), default=0) + 1
@@ -187,7 +265,7 @@ def _publish_version(tmp: str, model_dir: str, version: int | None) -> str:
                 raise FileExistsError(f"Version directory {final} appeared during export.")
             continue
         try:
-            os.rename(tmp, final)
+            tmp.rename_to(final)
         except OSError:
             if os.path.exists(final) and version is None:
                 continue  # another exporter took this number: try the next one
@@ -249,6 +327,7 @@ def update_models_config(base_dir: str, model_name: str) -> str:
     from google.protobuf import text_format
     from tensorflow_serving.config import model_server_config_pb2
 
+    staging.remove_stale(base_dir)
     path = os.path.join(base_dir, MODELS_CONFIG)
     config = model_server_config_pb2.ModelServerConfig()
     if os.path.exists(path):
@@ -261,8 +340,5 @@ def update_models_config(base_dir: str, model_name: str) -> str:
         entry.name = model_name
     entry.base_path = os.path.join(os.path.abspath(base_dir), model_name)
     entry.model_platform = "tensorflow"
-    fd, tmp = tempfile.mkstemp(prefix=".models.config-", dir=base_dir)
-    with os.fdopen(fd, "w") as f:
-        f.write(text_format.MessageToString(config))
-    os.replace(tmp, path)
+    staging.write_atomic(path, text_format.MessageToString(config).encode())
     return path

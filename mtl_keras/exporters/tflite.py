@@ -2,8 +2,9 @@
 
 Quantization modes:
 
-* `"float32"`: no quantization; checked against the Keras model within
-  `verify.RTOL`/`verify.ATOL` (export fails on disagreement).
+* `"float32"`: no quantization; checked against the Keras model within the
+  tolerance for the model's compute dtype (`verify.TOLERANCES`; export fails
+  on disagreement).
 * `"float16"`: weights stored as float16 (about half the size).
 * `"dynamic"`: dynamic-range quantization, int8 weights, float activations.
 * `"int8"`: full-integer quantization: int8 weights and activations, every op
@@ -27,9 +28,9 @@ import numpy as np
 import tensorflow as tf
 
 from mtl_keras.exporters import signatures as sig
-from mtl_keras.exporters import verify
+from mtl_keras.exporters import staging, verify
 from mtl_keras.exporters.flatbuffer import share_identical_vectors
-from mtl_keras.exporters.saved_model import write_saved_model
+from mtl_keras.exporters.saved_model import check_directory, write_saved_model
 
 QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
 
@@ -38,7 +39,7 @@ class UnsupportedOpError(ValueError):
     """The model uses ops TFLite's builtin kernels do not have."""
 
 
-def _check_representative(model, representative_data):
+def check_representative(model, representative_data):
     """Validates the dataset's structure against the inputs; returns a feed generator factory."""
     if representative_data is None:
         raise ValueError(
@@ -179,6 +180,67 @@ def _interpreter_runner(content: bytes):
     return run
 
 
+def check_calibration_steps(calibration_steps) -> None:
+    """Raises `ValueError` unless `calibration_steps` is an int >= 1."""
+    if isinstance(calibration_steps, bool) or not isinstance(
+            calibration_steps, (int, np.integer)) or calibration_steps < 1:
+        raise ValueError(
+            "Expected calibration_steps to be an int >= 1 (the number of representative "
+            f"samples int8 calibration uses). Received: calibration_steps={calibration_steps!r}"
+        )
+
+
+def targets(model, path: str, per_task: bool = False, tasks: list[str] | None = None,
+            overwrite: bool = False) -> dict[str, list[str]]:
+    """`{file path: signature keys}` that `export_tflite` writes, validated.
+
+    Raises:
+        ValueError: Unknown task names.
+        FileExistsError: A target exists (and `overwrite=False`), `path` is a
+            file where a directory is expected or the reverse, or a parent
+            directory is a file.
+    """
+    path = os.path.abspath(os.fspath(path))
+    names = model.task_names if tasks is None else list(tasks)
+    sig.serving_functions(model, names)  # validates task names
+    if per_task:
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise FileExistsError(
+                f"Expected a directory for per_task=True at {path}. Received: a file."
+            )
+        check_directory(path)
+        found = {os.path.join(path, f"{n}.tflite"): [n] for n in names}
+    else:
+        if os.path.isdir(path):
+            raise FileExistsError(
+                f"Expected a .tflite file path. Received: {path}, an existing directory."
+            )
+        check_directory(os.path.dirname(path))
+        found = {path: [sig.DEFAULT_SIGNATURE] + names}
+    if not overwrite:
+        existing = [t for t in found if os.path.exists(t)]
+        if existing:
+            raise FileExistsError(
+                f"Expected new file paths. Received existing: {existing}. "
+                "Pass overwrite=True to replace them."
+            )
+    return found
+
+
+def check_compute_dtype(model, allow_select_tf_ops: bool = False) -> None:
+    """Raises `UnsupportedOpError` for a float16 / bfloat16 model without Select TF ops."""
+    dtype = verify.compute_dtype(model)
+    if dtype in ("float16", "bfloat16") and not allow_select_tf_ops:
+        raise UnsupportedOpError(
+            f"Expected a model that computes in float32 for TFLite: TFLite builtin kernels "
+            f"have no {dtype} arithmetic. Received: a model with {dtype} layers (e.g. the "
+            f"'mixed_{dtype}' policy). Its weights are float32: build the same model under "
+            "the 'float32' policy and copy them (model.get_weights()), then export that, "
+            "or pass allow_select_tf_ops=True (CLI: --allow-select-tf-ops). The SavedModel "
+            "and ONNX exports take the model as it is. Nothing was published."
+        )
+
+
 def export_tflite(
     model,
     path: str,
@@ -192,6 +254,7 @@ def export_tflite(
     calibration_steps: int = 100,
     overwrite: bool = False,
     saved_model_dir: str | None = None,
+    tolerance: verify.Tolerance | tuple | None = None,
 ) -> list[verify.ArtifactReport]:
     """Exports a `MultiTaskModel` to TFLite, checked against the Keras model.
 
@@ -213,21 +276,28 @@ def export_tflite(
         allow_select_tf_ops: Embed TensorFlow ops TFLite builtins lack (Flex). If the
             LiteRT interpreter here cannot run them, the file is written
             unverified, with a warning and `report.note`.
-        calibration_steps: Representative samples used for int8 calibration.
+        calibration_steps: Representative samples used for int8 calibration
+            (an int >= 1).
         overwrite: Replace existing files (default: refuse).
         saved_model_dir: Convert from this SavedModel, written by
             `export_saved_model` for this same `model` (e.g. `report.path`), instead
             of tracing the model again. It must have the signatures needed.
             The result is still compared with the Keras model.
+        tolerance: The bound `|tflite - keras| <= atol + rtol * |keras|` for
+            float32 files, as a `Tolerance` or an `(rtol, atol)` pair; default:
+            the one for the model's compute dtype
+            (`mtl_keras.exporters.verify.TOLERANCES`).
 
     Returns:
         One `ArtifactReport` per file written.
 
     Raises:
         ValueError: Unknown quantization; int8 without representative data or
-            with data whose structure does not match the inputs.
+            with data whose structure does not match the inputs;
+            `calibration_steps` < 1; an invalid tolerance.
         UnsupportedOpError: A layer needs ops TFLite builtins lack (message
-            names the layer and `allow_select_tf_ops=True`).
+            names the layer and `allow_select_tf_ops=True`), or the model
+            computes in float16 / bfloat16 (mixed precision).
         FileExistsError: A target exists (and `overwrite=False`) or `path`
             is a file where a directory is expected, or the reverse.
         VerificationError: A float32 file disagrees with the Keras model.
@@ -243,34 +313,42 @@ def export_tflite(
     >>> [r.quantization for r in mtl.exporters.export_tflite(model, out)]
     ['float32']
     """
+    reports, staged = build(
+        model, path, quantization, representative_data, per_task, tasks, sample_inputs,
+        labelled_sample, allow_select_tf_ops, calibration_steps, overwrite, saved_model_dir,
+        tolerance)
+    for directory in sorted({os.path.dirname(f.target) for f in staged}):
+        staging.remove_stale(directory)
+    try:
+        for f in staged:
+            f.write()
+        for f in staged:
+            f.commit()
+    except BaseException:
+        for f in staged:
+            f.discard()
+        raise
+    return reports
+
+
+def build(model, path, quantization="float32", representative_data=None, per_task=False,
+          tasks=None, sample_inputs=None, labelled_sample=None, allow_select_tf_ops=False,
+          calibration_steps=100, overwrite=False, saved_model_dir=None, tolerance=None):
+    """Converts and verifies; returns `(reports, [staging.StagedFile])` (nothing written).
+
+    Arguments as in `export_tflite`.
+    """
     sig.check_model(model)
     if quantization not in QUANTIZATIONS:
         raise ValueError(
             f"Expected quantization in {QUANTIZATIONS}. Received: quantization={quantization!r}"
         )
-    path = os.path.abspath(os.fspath(path))
+    check_calibration_steps(calibration_steps)
+    verify.resolve_tolerance(model, tolerance)
+    found = targets(model, path, per_task, tasks, overwrite)
     names = model.task_names if tasks is None else list(tasks)
-    sig.serving_functions(model, names)  # validates task names
-    if per_task:
-        if os.path.exists(path) and not os.path.isdir(path):
-            raise FileExistsError(
-                f"Expected a directory for per_task=True at {path}. Received: a file."
-            )
-        targets = {os.path.join(path, f"{n}.tflite"): [n] for n in names}
-    else:
-        if os.path.isdir(path):
-            raise FileExistsError(
-                f"Expected a .tflite file path. Received: {path}, an existing directory."
-            )
-        targets = {path: [sig.DEFAULT_SIGNATURE] + names}
-    if not overwrite:
-        existing = [t for t in targets if os.path.exists(t)]
-        if existing:
-            raise FileExistsError(
-                f"Expected new file paths. Received existing: {existing}. "
-                "Pass overwrite=True to replace them."
-            )
-    feeds = _check_representative(model, representative_data) if quantization == "int8" \
+    check_compute_dtype(model, allow_select_tf_ops)
+    feeds = check_representative(model, representative_data) if quantization == "int8" \
         else None
     feed = sig.as_feed(model, sample_inputs) if sample_inputs is not None else \
         sig.random_inputs(model)
@@ -281,29 +359,22 @@ def export_tflite(
         if source is None:
             source = os.path.join(work, "sm")
             write_saved_model(model, source, names)
-        for target, keys in targets.items():
+        for target, keys in found.items():
             content = convert(source, keys, quantization, feeds,
                               calibration_steps, allow_select_tf_ops, model)
             report = verify.ArtifactReport(target, "tflite", quantization, len(content))
             try:
                 verify.check_artifact(model, _interpreter_runner(content), keys, feed, report,
-                                      labelled_sample)
+                                      labelled_sample, tolerance)
             except RuntimeError as e:
                 if not (allow_select_tf_ops and "Flex" in str(e)):
                     raise
                 report.checks = []
                 report.note = ("not verified: it uses Select TF ops and this LiteRT "
                                "interpreter has no Flex delegate")
-                warnings.warn(f"{target}: {report.note}.", stacklevel=2)
+                warnings.warn(f"{target}: {report.note}.", stacklevel=3)
             reports.append(report)
-            staged.append((target, content))
-        for target, content in staged:
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".tflite",
-                                       dir=os.path.dirname(target))
-            with os.fdopen(fd, "wb") as f:
-                f.write(content)
-            os.replace(tmp, target)
+            staged.append(staging.StagedFile(target, content))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return reports
+    return reports, staged

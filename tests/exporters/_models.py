@@ -21,6 +21,17 @@ def make_model(width=8, dict_inputs=True):
     return mtl.build_hard_sharing(inputs, mtl.backbones.mlp([width]), make_tasks())
 
 
+def make_preprocessed_model(width=8):
+    """`make_model` with an adapted `Normalization` on "x" (mean 10, 20, 30, 40; std 2)."""
+    rng = np.random.default_rng(0)
+    data = (rng.normal(size=(64, 4)) * 2.0 + [10.0, 20.0, 30.0, 40.0]).astype("float32")
+    norm = keras.layers.Normalization(name="x_normalization")
+    norm.adapt(data)
+    inputs = {"x": keras.Input((4,), name="x"), "z": keras.Input((2,), name="z")}
+    return mtl.build_hard_sharing(inputs, mtl.backbones.mlp([width]), make_tasks(),
+                                  preprocessing={"x": norm})
+
+
 def make_sample(n=16, seed=1, dict_inputs=True):
     """(features, labels) with one missing label per classification task."""
     rng = np.random.default_rng(seed)

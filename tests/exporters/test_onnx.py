@@ -9,7 +9,7 @@ import pytest
 
 import mtl_keras as mtl
 from mtl_keras.exporters import signatures as sig
-from tests.exporters._models import make_model, make_sample
+from tests.exporters._models import make_model, make_preprocessed_model, make_sample
 from tests.exporters.test_architectures import _FACTORIES, BUILDERS
 
 
@@ -36,6 +36,52 @@ def test_every_architecture_matches_keras(builder, tmp_path):
     assert sorted(out) == ["a", "b", "c"]
     for name, value in out.items():
         np.testing.assert_allclose(value, expected[name], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("task", [None, "b"])
+def test_adapted_normalization_is_folded_into_the_graph(task, tmp_path):
+    # The layer's mean and variance are eager tensors the traced function
+    # captures; they must become constants, not inputs ONNX Runtime asks for.
+    model = make_preprocessed_model()
+    norm = model.trunk.get_layer("x_normalization")
+    features, labels = make_sample(n=8)
+    features["x"] = features["x"] * 2.0 + np.array([10.0, 20.0, 30.0, 40.0], "float32")
+    path = tmp_path / "m.onnx"
+    report = mtl.exporters.export_onnx(model, path, task=task, sample_inputs=features,
+                                       labelled_sample=(features, labels))
+    assert report.ok
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert sorted(i.name for i in session.get_inputs()) == ["x", "z"]
+    out = _run(str(path), sig.as_feed(model, features))
+    expected = model.predict(features, verbose=0)
+    for name in ["a", "b", "c"] if task is None else [task]:
+        np.testing.assert_allclose(out[name], expected[name], rtol=1e-5, atol=1e-6)
+    # Inputs at the adapted mean are all-zero after the layer: the ONNX graph
+    # gives the Keras model's output for zero normalized features.
+    mean = np.asarray(norm.adapt_mean, "float32")
+    at_mean = {"x": np.tile(mean, (2, 1)), "z": np.zeros((2, 2), "float32")}
+    out = _run(str(path), sig.as_feed(model, at_mean))
+    zero = model.trunk.get_layer("mlp")(np.zeros((2, 6), "float32"))
+    for name, head in zip(model.task_names, model.heads):
+        if name in out:
+            np.testing.assert_allclose(out[name], head(zero), rtol=1e-5, atol=1e-6)
+
+
+def test_conversion_and_runtime_failures_name_onnx_and_write_nothing(tmp_path, monkeypatch):
+    from mtl_keras.exporters import onnx as onnx_lib
+
+    model = make_model()
+    monkeypatch.setattr(onnx_lib, "convert", lambda *a, **k: b"not an onnx model")
+    with pytest.raises(RuntimeError, match=r"ONNX Runtime cannot load .*Nothing was written"):
+        mtl.exporters.export_onnx(model, tmp_path / "m.onnx")
+
+    def fail(*args, **kwargs):
+        raise KeyError("unsupported op")
+
+    monkeypatch.setattr(onnx_lib, "convert", fail)
+    with pytest.raises(RuntimeError, match=r"ONNX conversion .* failed: KeyError"):
+        mtl.exporters.export_onnx(model, tmp_path / "m.onnx")
+    assert os.listdir(tmp_path) == []
 
 
 def test_one_task_graph_is_that_task_only_and_smaller(tmp_path):

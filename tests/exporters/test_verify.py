@@ -1,3 +1,5 @@
+import keras
+import ml_dtypes
 import numpy as np
 import pytest
 
@@ -82,3 +84,53 @@ def test_format_reports_table():
                                 "1.00e-07", "2.00e-07", "yes", "a_accuracy", "0.5000",
                                 "0.7500", "+0.2500"]
     assert lines[2].split()[:4] == ["/x/m.tflite", "int8", "0.5", "not"]
+
+
+def test_tolerance_validates_its_values():
+    assert verify.Tolerance(1e-3, 0) == verify.Tolerance(rtol=0.001, atol=0.0)
+    for rtol, atol in ((-1e-3, 0.0), (float("nan"), 0.0), (1e-3, float("inf")), ("1", 0.0),
+                       (True, 0.0)):
+        with pytest.raises(ValueError, match="Expected (rtol|atol) to be a finite number >= 0"):
+            verify.Tolerance(rtol, atol)
+    model = make_model()
+    assert verify.resolve_tolerance(model, (0.5, 0.25)) == verify.Tolerance(0.5, 0.25)
+    with pytest.raises(ValueError, match="Received: tolerance=0.1"):
+        verify.resolve_tolerance(model, 0.1)
+
+
+@pytest.mark.parametrize("policy, dtype, bound", [
+    ("float32", "float32", (1e-5, 1e-6)),
+    ("mixed_float16", "float16", (1e-1, 1e-2)),
+    ("mixed_bfloat16", "bfloat16", (8e-1, 8e-2)),
+])
+def test_default_tolerance_follows_the_compute_dtype(policy, dtype, bound):
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        model = make_model()
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert verify.compute_dtype(model) == dtype
+    assert verify.default_tolerance(model) == verify.Tolerance(*bound)
+    # About 100 and 10 epsilons of the compute dtype.
+    eps = float(ml_dtypes.finfo(dtype).eps)
+    assert bound[0] == pytest.approx(100 * eps, rel=0.2)
+    assert bound[1] == pytest.approx(10 * eps, rel=0.2)
+
+
+def test_check_artifact_uses_the_given_tolerance():
+    from mtl_keras.exporters import signatures as sig
+
+    model = make_model()
+    feed = sig.random_inputs(model, batch_size=4)
+    names = ["serving_default", "a", "b", "c"]
+    # An offset of 1e-3 everywhere: |diff| = 1e-3 <= 2e-3 + 0 * |keras|.
+    report = verify.check_artifact(model, _run_with_offset(model, 1e-3), names, feed,
+                                   verify.ArtifactReport("p", "onnx", "float32", 1),
+                                   tolerance=(0.0, 2e-3))
+    assert report.ok and report.tolerance == verify.Tolerance(0.0, 2e-3)
+    with pytest.raises(verify.VerificationError,
+                       match=r"beyond \|diff\| <= 0.0005 \+ 0\*\|keras\| \(the bound for "
+                             r"float32 models; pass tolerance=\(rtol, atol\)"):
+        verify.check_artifact(model, _run_with_offset(model, 1e-3), names, feed,
+                              verify.ArtifactReport("p", "onnx", "float32", 1),
+                              tolerance=verify.Tolerance(0.0, 5e-4))
