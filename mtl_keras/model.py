@@ -543,6 +543,10 @@ class MultiTaskModel(keras.Model):
         return {
             "name": self.name,
             "trainable": self.trainable,
+            # The policy decides whether compile wraps the optimizer in a
+            # LossScaleOptimizer (mixed_float16): a model reloaded under another
+            # global policy must get the same optimizer, or its state is skipped.
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
             "trunk": keras.saving.serialize_keras_object(self.trunk),
             "tasks": [keras.saving.serialize_keras_object(t) for t in self._tasks],
             "heads": [keras.saving.serialize_keras_object(h) for h in self.heads],
