@@ -18,6 +18,7 @@ from mtl_keras.tuning.objectives import (
     WeightedObjective,
     pareto_front,
 )
+from mtl_keras.tuning.progress import TrialProgress
 from mtl_keras.tuning.tuner import LossWeightTuner, TrialResult, get_tuner_class
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "Objective",
     "ObjectiveCallback",
     "ParetoObjective",
+    "TrialProgress",
     "TrialResult",
     "WeightedObjective",
     "demo_search",

@@ -39,7 +39,8 @@ def penguins_build_fn(data, units: Sequence[int] = (16,), learning_rate: float =
 def demo_search(data=None, epochs: int = 8, max_trials: int = 5,
                 directory: str = "mtl_keras_runs/tune",
                 tuner: Any = "random_search", seed: int = 0, units: Sequence[int] = (16,),
-                batch_size: int = 32, overwrite: bool = True, verbose: int = 0) -> dict:
+                batch_size: int = 32, overwrite: bool = True, verbose: int = 0,
+                progress=None) -> dict:
     """Tunes the penguins loss weights against equal weights, and compares on test.
 
     1. Trains the model with equal weights; its validation scores are the Δm
@@ -60,6 +61,8 @@ def demo_search(data=None, epochs: int = 8, max_trials: int = 5,
         batch_size: Batch size.
         overwrite: Start a new search (True) or resume one (False).
         verbose: Keras verbosity of the fits.
+        progress: Optional, called with a line per trial start and end (e.g.
+            `print`); see `LossWeightTuner.search`.
 
     Returns:
         A dict: `weights` (tuned), `equal_weights`, `tuned` and `equal` (test
@@ -105,7 +108,8 @@ def demo_search(data=None, epochs: int = 8, max_trials: int = 5,
                                 tuner=tuner, max_trials=max_trials, seed=seed,
                                 directory=directory, project_name="penguins_weights",
                                 overwrite=overwrite)
-    tuner_obj.search(train, validation_data=val, epochs=epochs, verbose=verbose)
+    tuner_obj.search(train, validation_data=val, epochs=epochs, verbose=verbose,
+                     progress=progress)
     weights = tuner_obj.best_weights()
     _, tuned_test = train_eval(weights)
     delta = objectives_lib.DeltaM({keys[n]: float(equal_test[keys[n]]) for n in names})

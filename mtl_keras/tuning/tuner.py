@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 from typing import Any, Callable, Mapping, Sequence
@@ -12,6 +13,7 @@ import keras_tuner
 from mtl_keras.tasks import Task
 from mtl_keras.tuning import objectives as objectives_lib
 from mtl_keras.tuning.hypermodel import WEIGHT_PREFIX, LossWeightHyperModel
+from mtl_keras.tuning.progress import TrialProgress
 
 TUNERS = {
     "random_search": keras_tuner.RandomSearch,
@@ -34,6 +36,29 @@ def get_tuner_class(tuner: Any) -> type:
         f"Expected tuner to be one of {sorted(TUNERS)} or a `keras_tuner.Tuner` "
         f"subclass. Received: tuner={tuner!r}"
     )
+
+
+class _ReportsTrials:
+    """Mixed into the chosen KerasTuner class: passes its trial hooks on to `trial_progress`."""
+
+    trial_progress = None
+
+    def on_trial_begin(self, trial):
+        super().on_trial_begin(trial)
+        if self.trial_progress is not None:
+            self.trial_progress.on_trial_begin(trial)
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)  # The oracle scores the trial here.
+        if self.trial_progress is not None:
+            self.trial_progress.on_trial_end(trial)
+
+
+@functools.lru_cache(maxsize=None)
+def _reporting(tuner_class: type) -> type:
+    """`tuner_class` with `_ReportsTrials` mixed in (still an instance of `tuner_class`)."""
+    return type(tuner_class.__name__, (_ReportsTrials, tuner_class),
+                {"__doc__": tuner_class.__doc__})
 
 
 @dataclasses.dataclass
@@ -65,7 +90,8 @@ class LossWeightTuner:
     A thin helper: it builds a `LossWeightHyperModel`, hands it to the chosen
     KerasTuner tuner with the objective's `keras_tuner.Objective`, and reads the
     trials back as `TrialResult`s, a Pareto front, a summary table and a plot.
-    The KerasTuner tuner is `self.tuner`: resuming (`overwrite=False`, the
+    The KerasTuner tuner is `self.tuner` (an instance of the chosen class,
+    which also reports each trial to `search(progress=...)`): resuming (`overwrite=False`, the
     default) and distributed search (the `KERASTUNER_TUNER_ID`,
     `KERASTUNER_ORACLE_IP` and `KERASTUNER_ORACLE_PORT` environment variables:
     one chief, any number of workers) work as in KerasTuner.
@@ -158,15 +184,22 @@ class LossWeightTuner:
             if not isinstance(max_trials, int) or max_trials < 1:
                 raise ValueError(f"Expected max_trials >= 1. Received: max_trials={max_trials!r}")
             kwargs["max_trials"] = max_trials
-        self.tuner = self.tuner_class(
+        self.tuner = _reporting(self.tuner_class)(
             hypermodel=self.hypermodel, objective=self.objective.to_keras_tuner(),
             directory=directory, project_name=project_name, overwrite=overwrite,
             seed=seed, **kwargs,
         )
 
     # ------------------------------------------------------------- search
-    def search(self, *fit_args, **fit_kwargs) -> "LossWeightTuner":
+    def search(self, *fit_args, progress: Callable[[str], Any] | None = None,
+               **fit_kwargs) -> "LossWeightTuner":
         """Runs the search: arguments as in `model.fit` (`validation_data` required).
+
+        Args:
+            *fit_args, **fit_kwargs: As in `model.fit`.
+            progress: Optional; called with a line as each trial starts (its
+                weights) and ends (its objective, the best so far, the time
+                left), e.g. `print`. See `TrialProgress`.
 
         Raises:
             ValueError: Without `validation_data` (nothing has run yet).
@@ -176,7 +209,13 @@ class LossWeightTuner:
                 "Expected validation_data: tuning objectives are validation metrics "
                 f"({self.objective.metric_keys}). Received: validation_data=None"
             )
-        self.tuner.search(*fit_args, **fit_kwargs)
+        if progress is not None and not callable(progress):
+            raise TypeError(f"Expected progress to be callable, e.g. print. Received: {progress!r}")
+        self.tuner.trial_progress = None if progress is None else TrialProgress(self, progress)
+        try:
+            self.tuner.search(*fit_args, **fit_kwargs)
+        finally:
+            self.tuner.trial_progress = None
         return self
 
     # ------------------------------------------------------------ results
