@@ -1,14 +1,37 @@
-"""Helpers shared by the `mtl-keras` verbs: run configs, data, reports."""
+"""Helpers shared by the `mtl-keras` verbs: run configs, data, models, reports.
+
+Nothing here imports TensorFlow at module level: the verbs' parsers are built
+(and `--help` answered) without it.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
+import math
 import os
 import sys
+import zipfile
 from typing import Any
 
 DATASETS = ("penguins",)
+ARCHITECTURES = ("hard_sharing", "soft_sharing", "cross_stitch", "mmoe", "ple")
+
+# Backbone keys each architecture uses (see `RunConfig.backbone`). The gated-expert
+# builders take the expert widths and activation only.
+_MLP_KEYS = ("type", "units", "activation", "dropout", "batch_norm")
+_BACKBONE_KEYS = {"hard_sharing": _MLP_KEYS, "soft_sharing": _MLP_KEYS,
+                  "cross_stitch": _MLP_KEYS, "mmoe": ("type", "units", "activation"),
+                  "ple": ("type", "units", "activation")}
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclasses.dataclass
@@ -17,9 +40,13 @@ class RunConfig:
 
     Fields:
         data: Dataset name (`"penguins"`).
-        tasks: Task names to train (default: all of the dataset's tasks).
-        backbone: `{"type": "mlp", "units": [64, 64]}` (the MLP backbone's arguments).
-        architecture: `"hard_sharing"` (other builders when available).
+        tasks: List of task names to train (default: all of the dataset's tasks).
+        backbone: `{"type": "mlp", "units": [64, 64]}`, optionally with
+            `activation`, `dropout` and `batch_norm` (the MLP's arguments).
+            For `hard_sharing` it is the shared trunk; for `soft_sharing` each
+            task's tower; for `cross_stitch` one stage per width (a unit after
+            each); for `mmoe` and `ple` each expert (`units`, `activation` only).
+        architecture: One of `ARCHITECTURES`.
         weighting: A method name, or a dict `{task: weight}` of static weights.
         epochs, batch_size, learning_rate, seed: Training settings.
         out: Output directory (the model is saved as `<out>/model.keras`).
@@ -38,50 +65,157 @@ class RunConfig:
 
     @classmethod
     def from_file(cls, path: str) -> "RunConfig":
-        """Reads a JSON or YAML config (YAML through `yaml.safe_load`)."""
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"Expected a config file. Received: {path!r} does not exist")
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-        if path.endswith(".json"):
-            raw = json.loads(text)
-        else:
-            import yaml
+        """Reads a JSON (`.json`) or YAML config (`yaml.safe_load`: no Python tags).
 
-            raw = yaml.safe_load(text)
+        Raises:
+            FileNotFoundError, IsADirectoryError: `path` is not a file.
+            ValueError: The file is not valid JSON/YAML, not a mapping, or has
+                bad fields (the message gives the line, or the field).
+        """
+        if os.path.isdir(path):
+            raise IsADirectoryError(
+                f"Expected --config to be a JSON or YAML file. Received: {path!r} is a directory.")
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f"Expected --config to be a JSON or YAML file. Received: {path!r} does not exist.")
+        try:
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        except UnicodeDecodeError:
+            raise ValueError(
+                f"Expected a JSON or YAML text file. Received: {path!r} is not UTF-8 text.") from None
+        raw = _parse_json(text, path) if path.endswith(".json") else _parse_yaml(text, path)
         if not isinstance(raw, dict):
-            raise ValueError(f"Expected a mapping at the top of {path!r}. Received: {type(raw).__name__}")
+            received = "an empty file" if raw is None else f"a {type(raw).__name__}"
+            raise ValueError(
+                f"Expected a mapping of config fields (data, tasks, epochs, ...) in {path!r}. "
+                f"Received: {received}.")
         return cls.from_dict(raw)
 
     @classmethod
     def from_dict(cls, raw: dict) -> "RunConfig":
-        fields = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(raw) - fields)
+        """Builds and validates a config from a dict of fields.
+
+        Raises:
+            ValueError: Unknown keys, or a field with a bad type or value.
+        """
+        fields = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(raw) - set(fields), key=str)
         if unknown:
-            raise ValueError(f"Unknown config keys {unknown}. Expected keys among {sorted(fields)}.")
+            hints = [m for k in unknown for m in difflib.get_close_matches(str(k), fields, 1)]
+            hint = f" (did you mean {hints}?)" if hints else ""
+            raise ValueError(
+                f"Unknown config keys {unknown}{hint}. Expected keys among {sorted(fields)}.")
         config = cls(**raw)
         config.validate()
         return config
 
     def validate(self) -> None:
+        """Checks every field's type and value.
+
+        Raises:
+            ValueError: Naming the field, what was expected and what was received.
+        """
         if self.data not in DATASETS:
             raise ValueError(f"Expected data in {list(DATASETS)}. Received: data={self.data!r}")
-        if not isinstance(self.backbone, dict) or self.backbone.get("type", "mlp") != "mlp":
+        if self.tasks is not None:
+            if (not isinstance(self.tasks, list) or not self.tasks
+                    or not all(isinstance(t, str) and t for t in self.tasks)):
+                raise ValueError(
+                    "Expected tasks to be a non-empty list of task names, such as "
+                    f"[species, sex]. Received: tasks={self.tasks!r}")
+            if len(set(self.tasks)) != len(self.tasks):
+                raise ValueError(f"Expected distinct task names. Received: tasks={self.tasks!r}")
+        if self.architecture not in ARCHITECTURES:
             raise ValueError(
-                "Expected backbone {'type': 'mlp', 'units': [...], ...}. "
-                f"Received: backbone={self.backbone!r}"
-            )
+                f"Expected architecture in {list(ARCHITECTURES)}. "
+                f"Received: architecture={self.architecture!r}")
+        self._validate_backbone()
+        weighting = self.weighting
+        if not (weighting is None or (isinstance(weighting, str) and weighting)
+                or (isinstance(weighting, dict) and weighting
+                    and all(isinstance(k, str) and _is_number(v) for k, v in weighting.items()))):
+            raise ValueError(
+                "Expected weighting to be a method name (such as uncertainty) or a mapping "
+                f"{{task: weight}}. Received: weighting={weighting!r}")
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if not _is_int(value) or value < 1:
                 raise ValueError(f"Expected {name} to be an int >= 1. Received: {name}={value!r}")
-        if not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
+        if not (_is_number(self.learning_rate) and self.learning_rate > 0):
+            hint = ""
+            if isinstance(self.learning_rate, str):
+                # PyYAML reads 1e-3 (no dot) as text.
+                hint = " (text, not a number: write 0.001 or 1.0e-3)"
             raise ValueError(
-                f"Expected learning_rate > 0. Received: learning_rate={self.learning_rate!r}"
-            )
+                f"Expected learning_rate to be a number > 0. "
+                f"Received: learning_rate={self.learning_rate!r}{hint}")
+        if not _is_int(self.seed) or self.seed < 0:
+            raise ValueError(f"Expected seed to be an int >= 0. Received: seed={self.seed!r}")
+        if not isinstance(self.out, str) or not self.out:
+            raise ValueError(f"Expected out to be a directory path. Received: out={self.out!r}")
+
+    def _validate_backbone(self) -> None:
+        backbone = self.backbone
+        allowed = _BACKBONE_KEYS[self.architecture]
+        if not isinstance(backbone, dict) or backbone.get("type", "mlp") != "mlp":
+            raise ValueError(
+                "Expected backbone to be a mapping {type: mlp, units: [...]}. "
+                f"Received: backbone={backbone!r}")
+        extra = sorted(set(backbone) - set(allowed), key=str)
+        if extra:
+            raise ValueError(
+                f"Expected backbone keys among {list(allowed)} for architecture "
+                f"{self.architecture!r}. Received: {extra}")
+        units = backbone.get("units", [64, 64])
+        if (not isinstance(units, list) or not units
+                or not all(_is_int(u) and u >= 1 for u in units)):
+            raise ValueError(
+                "Expected backbone.units to be a non-empty list of ints >= 1, such as [64, 64]. "
+                f"Received: units={units!r}")
+        if not isinstance(backbone.get("activation", "relu"), str):
+            raise ValueError(
+                "Expected backbone.activation to be an activation name. "
+                f"Received: activation={backbone['activation']!r}")
+        dropout = backbone.get("dropout", 0.0)
+        if not (_is_number(dropout) and 0 <= dropout < 1):
+            raise ValueError(
+                f"Expected backbone.dropout in [0, 1). Received: dropout={dropout!r}")
+        if not isinstance(backbone.get("batch_norm", False), bool):
+            raise ValueError(
+                "Expected backbone.batch_norm to be true or false. "
+                f"Received: batch_norm={backbone['batch_norm']!r}")
+
+
+def _parse_json(text: str, path: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(
+            f"Expected valid JSON in {path!r}. Received an error at line {e.lineno}, "
+            f"column {e.colno}: {e.msg}.") from None
+
+
+def _parse_yaml(text: str, path: str):
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "an unknown line"
+        problem = str(getattr(e, "problem", None) or e)
+        if "tag:yaml.org,2002:python/" in problem:
+            tag = problem.split("tag:yaml.org,2002:", 1)[1].split("'", 1)[0]
+            problem = (f"the tag !!{tag} (Python tags are not accepted: configs are read "
+                       "with yaml.safe_load)")
+        raise ValueError(
+            f"Expected a valid YAML config in {path!r}. Received an error at {where}: "
+            f"{problem}.") from None
 
 
 def load_data(name: str, seed: int = 0):
+    """The bundled dataset `name` (`"penguins"`), split with `seed`."""
     if name == "penguins":
         from mtl_keras.data import load_penguins
 
@@ -90,6 +224,7 @@ def load_data(name: str, seed: int = 0):
 
 
 def select_tasks(data, names):
+    """The dataset's tasks named in `names` (all of them for None), in that order."""
     if names is None:
         return list(data.tasks)
     by_name = {t.name: t for t in data.tasks}
@@ -100,22 +235,74 @@ def select_tasks(data, names):
 
 
 def build_model(config: RunConfig, data, tasks):
+    """The `config.architecture` model over `data`'s inputs, with `config.backbone`."""
     import mtl_keras as mtl
 
-    backbone_args = {k: v for k, v in config.backbone.items() if k != "type"}
-    backbone = mtl.backbones.mlp(**backbone_args)
-    builders = {"hard_sharing": mtl.build_hard_sharing}
-    for name in ("soft_sharing", "cross_stitch", "mmoe", "ple"):
-        fn = getattr(mtl, f"build_{name}", None)
-        if fn is not None:
-            builders[name] = fn
-    if config.architecture not in builders:
+    options = {k: v for k, v in config.backbone.items() if k != "type"}
+    units = list(options.pop("units", [64, 64]))
+    inputs, preprocessing = data.inputs(), data.preprocessing()
+    architecture = config.architecture
+    if architecture == "hard_sharing":
+        return mtl.build_hard_sharing(inputs, mtl.backbones.mlp(units, **options), tasks,
+                                      preprocessing=preprocessing)
+    if architecture == "soft_sharing":
+        return mtl.build_soft_sharing(inputs, mtl.backbones.mlp(units, **options), tasks,
+                                      preprocessing=preprocessing)
+    if architecture == "cross_stitch":
+        stages = [mtl.backbones.mlp([u], **options, name=f"stage_{i}")
+                  for i, u in enumerate(units)]
+        return mtl.build_cross_stitch(inputs, stages, tasks, preprocessing=preprocessing)
+    activation = options.get("activation", "relu")
+    if architecture == "mmoe":
+        return mtl.build_mmoe(inputs, tasks, expert_units=units, expert_activation=activation,
+                              preprocessing=preprocessing)
+    if architecture == "ple":
+        return mtl.build_ple(inputs, tasks, expert_units=units, expert_activation=activation,
+                             preprocessing=preprocessing)
+    raise ValueError(
+        f"Expected architecture in {list(ARCHITECTURES)}. Received: architecture={architecture!r}")
+
+
+def load_model(path: str):
+    """Loads a `MultiTaskModel` from a `.keras` file, with a clear error for a bad file.
+
+    Raises:
+        FileNotFoundError, IsADirectoryError: `path` is not a file.
+        ValueError: Not a `.keras` archive (wrong suffix, truncated or
+            corrupt), a file Keras cannot load, or not a `MultiTaskModel`.
+    """
+    import keras
+
+    from mtl_keras.model import MultiTaskModel
+
+    expected = "Expected a .keras model file (written by model.save)"
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{expected}. Received: {path!r} is a directory.")
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{expected}. Received: {path!r} does not exist.")
+    if not path.endswith(".keras"):
+        raise ValueError(f"{expected}. Received: {path!r} does not end in .keras.")
+    if not zipfile.is_zipfile(path):
         raise ValueError(
-            f"Expected architecture in {sorted(builders)}. Received: {config.architecture!r}"
-        )
-    return builders[config.architecture](
-        data.inputs(), backbone, tasks, preprocessing=data.preprocessing()
-    )
+            f"{expected}. Received: {path!r} is not a valid .keras archive "
+            f"({os.path.getsize(path)} bytes; truncated or corrupt?).")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError) as e:
+        raise ValueError(f"{expected}. Received: {path!r} cannot be read: {e}.") from None
+    if "config.json" not in names:
+        raise ValueError(
+            f"{expected}. Received: {path!r} is a zip archive without a model config.")
+    try:
+        model = keras.saving.load_model(path, safe_mode=True)
+    except Exception as e:  # Keras raises many types here; name the file in one message.
+        raise ValueError(f"Could not load the model in {path!r}: {e}") from e
+    if not isinstance(model, MultiTaskModel):
+        raise ValueError(
+            f"Expected an mtl_keras MultiTaskModel in {path!r}. "
+            f"Received: a {type(model).__name__}.")
+    return model
 
 
 def format_table(headers, rows) -> str:

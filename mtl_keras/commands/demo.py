@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import time
 
-from mtl_keras.commands import _common
+from mtl_keras.commands import _args, _common, _paths
 
 
 def add_parser(subparsers):
@@ -25,10 +25,14 @@ def add_parser(subparsers):
         "demo", help="Train multi-task vs single-task models on the bundled penguins data.")
     p.add_argument("--out", default="mtl_keras_runs/demo",
                    help="Output directory (default: mtl_keras_runs/demo).")
-    p.add_argument("--epochs", type=int, default=60)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--quick", action="store_true", help="A few epochs only (for smoke tests).")
-    p.add_argument("--trials", type=int, default=6, help="Loss-weight search trials.")
+    p.add_argument("--epochs", type=_args.positive_int, default=None,
+                   help="Training epochs (default: 60, or 3 with --quick; the search uses "
+                        "2 to 25).")
+    p.add_argument("--seed", type=_args.non_negative_int, default=0)
+    p.add_argument("--quick", action="store_true",
+                   help="3 epochs and 2 search trials unless given (a smoke test).")
+    p.add_argument("--trials", type=_args.positive_int, default=None,
+                   help="Loss-weight search trials (default: 6, or 2 with --quick).")
     p.add_argument("--no-tune", action="store_true", help="Skip the loss-weight search.")
     p.add_argument("--no-export", action="store_true", help="Skip the export step.")
     p.set_defaults(run=run)
@@ -36,8 +40,9 @@ def add_parser(subparsers):
 
 
 def run(args) -> int:
-    demo(out=args.out, epochs=3 if args.quick else args.epochs, seed=args.seed,
-         tune=not args.no_tune, trials=2 if args.quick else args.trials,
+    epochs = args.epochs or (3 if args.quick else 60)
+    trials = args.trials or (2 if args.quick else 6)
+    demo(out=args.out, epochs=epochs, seed=args.seed, tune=not args.no_tune, trials=trials,
          export=not args.no_export)
     return 0
 
@@ -61,15 +66,15 @@ def demo(out="mtl_keras_runs/demo", epochs=60, seed=0, verbose=None, tune=True, 
 
     import mtl_keras as mtl
 
-    if epochs < 1:
-        raise ValueError(f"Expected epochs >= 1. Received: epochs={epochs}")
+    if not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"Expected epochs >= 1. Received: epochs={epochs!r}")
     path = os.path.join(out, "model.keras")
-    for existing in (path, os.path.join(out, "export"), os.path.join(out, "tune")):
-        if os.path.exists(existing):
-            raise FileExistsError(
-                f"Expected a new output directory. Received: {existing!r} already exists "
-                "(pass another --out; nothing was overwritten)."
-            )
+    _paths.check_output_dir(out, "--out")
+    _paths.check_new_path(path, "--out", "model")
+    if export:
+        _paths.check_new_path(os.path.join(out, "export"), "--out", "export")
+    if tune:
+        _paths.check_new_path(os.path.join(out, "tune"), "--out", "search")
     verbose = _common.verbosity() if verbose is None else verbose
     data = mtl.data.load_penguins(seed=seed)
     n_unlabelled = int((data.train.labels["sex"] < 0).sum())
@@ -133,7 +138,8 @@ def _tune(data, out, epochs, trials, seed, verbose):
           "(KerasTuner RandomSearch, objective: Δm over equal weights on validation) ==")
     result = tuning.demo_search(data, epochs=search_epochs, max_trials=trials,
                                 directory=os.path.join(out, "tune"), seed=seed,
-                                units=(64, 64), verbose=0)
+                                units=(64, 64), verbose=0,
+                                progress=lambda line: print(line, flush=True))
     print(format_comparison(result, data.tasks))
     return result
 

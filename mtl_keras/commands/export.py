@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import os
 
+from mtl_keras.commands import _args, _common, _paths
+
 
 def add_parser(subparsers):
     p = subparsers.add_parser(
@@ -34,7 +36,7 @@ def add_parser(subparsers):
     p.add_argument("--per-task", action="store_true", help="One .tflite file per task.")
     p.add_argument("--allow-select-tf-ops", action="store_true",
                    help="Let TFLite embed TensorFlow ops it has no builtin for (Flex).")
-    p.add_argument("--calibration-steps", type=int, default=100,
+    p.add_argument("--calibration-steps", type=_args.positive_int, default=100,
                    help="Samples used to calibrate int8 (default: 100).")
     p.set_defaults(run=run)
     return p
@@ -45,55 +47,95 @@ def _split(value):
 
 
 def load_data(spec: str, model):
-    """`(representative tf.data.Dataset, labelled_sample or None)` from `--data`."""
+    """`(representative tf.data.Dataset, labelled_sample or None)` from `--data`.
+
+    Raises:
+        FileNotFoundError: `spec` is neither `"penguins"` nor a file.
+        ValueError: The arrays do not match the model: missing or unknown
+            input names, labels for unknown tasks, or inconsistent shapes.
+    """
     import numpy as np
     import tensorflow as tf
 
-    from mtl_keras.exporters.signatures import from_feed
+    from mtl_keras.exporters.signatures import from_feed, input_signature
 
+    specs = {s.name: s for s in tf.nest.flatten(input_signature(model))}
     if spec == "penguins":
         from mtl_keras.data import load_penguins
 
         data = load_penguins()
-        return data.dataset("train", 32, shuffle=False), (data.test.features, data.test.labels)
-    if not os.path.isfile(spec):
+        provided = set(data.test.features)
+        missing = sorted(set(specs) - provided)
+        if missing:
+            raise ValueError(
+                f"Expected --data penguins to provide the model's inputs {sorted(specs)}. "
+                f"Received: the penguins features {sorted(provided)}.")
+        unknown = sorted(set(model.task_names) - set(data.test.labels))
+        labels = {t: data.test.labels[t] for t in model.task_names if t in data.test.labels}
+        sample = (data.test.features, labels) if not unknown else None
+        return data.dataset("train", 32, shuffle=False), sample
+    if os.path.isdir(spec) or not os.path.isfile(spec):
         raise FileNotFoundError(
-            f"Expected --data to be 'penguins' or an .npz file. Received: {spec!r}")
-    with np.load(spec) as arrays:
-        feed = {k: arrays[k] for k in arrays.files if not k.startswith("label/")}
-        labels = {k[len("label/"):]: arrays[k] for k in arrays.files if k.startswith("label/")}
-    features = from_feed(model, feed) if set(feed) else None
+            f"Expected --data to be 'penguins' or an .npz file. Received: {spec!r} "
+            f"{'is a directory' if os.path.isdir(spec) else 'does not exist'}.")
     try:
-        representative = tf.data.Dataset.from_tensor_slices(features).batch(1)
-    except (KeyError, ValueError, TypeError) as e:
-        raise ValueError(f"--data {spec}: expected arrays keyed by the model's input "
-                         f"names. Received keys: {sorted(feed)}") from e
+        with np.load(spec, allow_pickle=False) as arrays:
+            stored = {k: arrays[k] for k in arrays.files}
+    except Exception as e:  # np.load raises OSError, ValueError, zipfile errors...
+        raise ValueError(
+            f"Expected --data to be an .npz file of arrays (numpy.savez). Received: {spec!r} "
+            f"cannot be read: {e}") from None
+    feed = {k: v for k, v in stored.items() if not k.startswith("label/")}
+    labels = {k[len("label/"):]: v for k, v in stored.items() if k.startswith("label/")}
+    expected = (f"Expected --data arrays keyed by the model's input names {sorted(specs)} "
+                "(and optional labels keyed label/<task>)")
+    if set(feed) != set(specs):
+        missing, extra = sorted(set(specs) - set(feed)), sorted(set(feed) - set(specs))
+        raise ValueError(
+            f"{expected}. Received: {spec!r} with arrays {sorted(stored)}"
+            + (f"; missing {missing}" if missing else "")
+            + (f"; unexpected {extra}" if extra else "") + ".")
+    unknown = sorted(set(labels) - set(model.task_names))
+    if unknown:
+        raise ValueError(
+            f"Expected labels for the model's tasks {model.task_names}. "
+            f"Received: {spec!r} with labels for {unknown}.")
+    rows = {k: (v.shape[0] if v.ndim else None) for k, v in stored.items()}
+    if len(set(rows.values())) != 1 or None in rows.values() or 0 in rows.values():
+        raise ValueError(
+            f"{expected}, with the same number of rows (>= 1) in every array. "
+            f"Received: {spec!r} with rows {rows}.")
+    for name, s in specs.items():
+        expected_shape = tuple(s.shape[1:])
+        got = feed[name].shape[1:]
+        if len(got) != len(expected_shape) or any(
+                e is not None and e != g for e, g in zip(expected_shape, got)):
+            raise ValueError(
+                f"Expected the array {name!r} in --data to have rows of shape "
+                f"{expected_shape}. Received: rows of shape {got}.")
+        feed[name] = feed[name].astype(s.dtype.as_numpy_dtype)
+    features = from_feed(model, feed)
+    representative = tf.data.Dataset.from_tensor_slices(features).batch(1)
     return representative, ((features, labels) if labels else None)
 
 
 def run(args) -> int:
-    import keras
-
     import mtl_keras as mtl
 
-    if not os.path.isfile(args.model):
-        raise FileNotFoundError(f"Expected a .keras model file. Received: {args.model!r}")
-    out = args.out
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise FileExistsError(f"Expected --out to be a directory. Received: {out!r} is a file.")
+    _paths.check_output_dir(args.out, "--out")
     formats = _split(args.formats)
     quantizations = _split(args.quantize)
-    model = keras.saving.load_model(args.model, safe_mode=True)
+    if "tflite" in formats and "int8" in quantizations and args.data is None:
+        raise ValueError(
+            "Expected --data (representative inputs) for --quantize int8: full-integer "
+            "quantization calibrates on them. Received: no --data.")
+    model = _common.load_model(args.model)
     name = args.model_name or os.path.splitext(os.path.basename(args.model))[0]
     representative = labelled = None
     if args.data is not None:
         representative, labelled = load_data(args.data, model)
-    if "tflite" in formats and "int8" in quantizations and representative is None:
-        raise ValueError(
-            "Expected --data (representative inputs) for --quantize int8: full-integer "
-            "quantization calibrates on them. Received: no --data.")
     reports = mtl.exporters.export_all(
-        model, out, model_name=name, formats=formats, quantizations=quantizations,
+        model, args.out, model_name=name, formats=formats, quantizations=quantizations,
         representative_data=representative, labelled_sample=labelled,
         per_task=args.per_task, allow_select_tf_ops=args.allow_select_tf_ops,
         calibration_steps=args.calibration_steps)

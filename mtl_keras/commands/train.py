@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
-from mtl_keras.commands import _common
+from mtl_keras.commands import _args, _common, _paths
 
 
 def add_parser(subparsers):
@@ -13,47 +14,35 @@ def add_parser(subparsers):
         description="Train a multi-task model. Flags override the config file's values.",
     )
     p.add_argument("--config", help="JSON or YAML file with RunConfig fields.")
-    p.add_argument("--data", help="Dataset name (penguins).")
-    p.add_argument("--tasks", help="Comma-separated task names (default: all).")
-    p.add_argument("--units", help="Comma-separated MLP backbone widths, e.g. 64,64.")
-    p.add_argument("--architecture", help="hard_sharing (or another available builder).")
-    p.add_argument("--weighting", help="Method name, or task=weight pairs: species=2,sex=1.")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int, dest="batch_size")
-    p.add_argument("--learning-rate", type=float, dest="learning_rate")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--data", choices=list(_common.DATASETS), help="Dataset name.")
+    p.add_argument("--tasks", type=_args.name_list,
+                   help="Comma-separated task names (default: all).")
+    p.add_argument("--units", type=_args.positive_int_list,
+                   help="Comma-separated backbone widths, e.g. 64,64 (the experts' widths for "
+                        "mmoe and ple, one cross-stitch stage per width).")
+    p.add_argument("--architecture", choices=list(_common.ARCHITECTURES),
+                   help="Sharing architecture (default: hard_sharing).")
+    p.add_argument("--weighting", type=_args.weighting,
+                   help="Method name, or task=weight pairs: species=2,sex=1.")
+    p.add_argument("--epochs", type=_args.positive_int)
+    p.add_argument("--batch-size", type=_args.positive_int, dest="batch_size")
+    p.add_argument("--learning-rate", type=_args.positive_float, dest="learning_rate")
+    p.add_argument("--seed", type=_args.non_negative_int)
     p.add_argument("--out", help="Output directory (model saved as OUT/model.keras).")
     p.set_defaults(run=run)
     return p
 
 
-def parse_weighting(text):
-    """`"uncertainty"` -> name; `"a=2,b=1"` -> {"a": 2.0, "b": 1.0}."""
-    if text is None or "=" not in text:
-        return text
-    weights = {}
-    for part in text.split(","):
-        key, _, value = part.partition("=")
-        try:
-            weights[key.strip()] = float(value)
-        except ValueError:
-            raise ValueError(
-                f"Expected task=weight pairs like species=2,sex=1. Received: {text!r}"
-            ) from None
-    return weights
-
-
 def config_from_args(args) -> _common.RunConfig:
+    """The config file's fields (if any), overridden by the flags that were given."""
     raw = {}
     if args.config:
-        raw = _common.dataclasses.asdict(_common.RunConfig.from_file(args.config))
+        raw = dataclasses.asdict(_common.RunConfig.from_file(args.config))
     overrides = {
         "data": args.data,
-        "tasks": args.tasks.split(",") if args.tasks else None,
-        "backbone": {"type": "mlp", "units": [int(u) for u in args.units.split(",")]}
-        if args.units else None,
+        "tasks": args.tasks,
         "architecture": args.architecture,
-        "weighting": parse_weighting(args.weighting),
+        "weighting": args.weighting,
         "epochs": args.epochs,
         "batch_size": args.batch_size,
         "learning_rate": args.learning_rate,
@@ -61,6 +50,9 @@ def config_from_args(args) -> _common.RunConfig:
         "out": args.out,
     }
     raw.update({k: v for k, v in overrides.items() if v is not None})
+    if args.units is not None:
+        backbone = dict(raw.get("backbone") or {"type": "mlp"})
+        raw["backbone"] = {**backbone, "units": args.units}
     return _common.RunConfig.from_dict(raw)
 
 
@@ -71,15 +63,19 @@ def run(args) -> int:
 
 
 def train(config: _common.RunConfig, verbose=None):
-    """Trains per `config`, saves `<out>/model.keras`, returns `(model, test_metrics)`."""
+    """Trains per `config`, saves `<out>/model.keras`, returns `(model, test_metrics)`.
+
+    Raises:
+        ValueError: A bad config, or tasks the dataset does not have.
+        FileExistsError, NotADirectoryError, PermissionError: `config.out`
+            cannot hold the model (checked before any training).
+    """
     import keras
 
+    config.validate()
     out = os.path.join(config.out, "model.keras")
-    if os.path.exists(out):
-        raise FileExistsError(
-            f"Expected a new output location. Received: {out!r} already exists "
-            "(choose another --out; nothing was overwritten)."
-        )
+    _paths.check_output_dir(config.out, "--out")
+    _paths.check_new_path(out, "--out", "model")
     keras.utils.set_random_seed(config.seed)
     data = _common.load_data(config.data, config.seed)
     tasks = _common.select_tasks(data, config.tasks)
@@ -87,6 +83,8 @@ def train(config: _common.RunConfig, verbose=None):
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
                   weighting=config.weighting)
     names = [t.name for t in tasks]
+    print(f"Training {config.architecture} on {config.data} ({', '.join(names)}): "
+          f"{config.epochs} epochs, {model.count_params()} parameters", flush=True)
     model.fit(data.dataset("train", config.batch_size, tasks=names),
               validation_data=data.dataset("validation", config.batch_size, tasks=names),
               epochs=config.epochs,

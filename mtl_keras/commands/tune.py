@@ -14,39 +14,42 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import time
 
-from mtl_keras.commands import _common
+from mtl_keras.commands import _args, _common, _paths
 
 
 def add_parser(subparsers):
     p = subparsers.add_parser(
         "tune", help="Search task loss weights with KerasTuner on the bundled penguins data.")
     p.add_argument("--data", default="penguins", choices=list(_common.DATASETS))
-    p.add_argument("--trials", type=int, default=8, help="Number of trials (default 8).")
-    p.add_argument("--epochs", type=int, default=20,
+    p.add_argument("--trials", type=_args.positive_int, default=8,
+                   help="Number of trials (default 8).")
+    p.add_argument("--epochs", type=_args.positive_int, default=20,
                    help="Epochs per trial, and Hyperband's max_epochs (default 20).")
     p.add_argument("--tuner", default="random_search",
                    choices=["random_search", "bayesian", "hyperband", "grid"])
     p.add_argument("--objective", default="delta_m",
                    help="delta_m (default), pareto, a metric key such as species_accuracy or "
                         "val_body_mass_mae, or weighted:species_accuracy=1,body_mass_mae=2.")
-    p.add_argument("--baselines", default="equal",
+    p.add_argument("--baselines", default="equal", type=_baselines,
                    help="Δm baselines: 'equal' (the equal-weights run's validation scores, "
                         "default) or species=0.95,sex=0.8,body_mass_mae=0.3.")
     p.add_argument("--sampling", default="log", choices=["log", "uniform"])
-    p.add_argument("--min-weight", type=float, default=0.1)
-    p.add_argument("--max-weight", type=float, default=10.0)
-    p.add_argument("--step", type=float, default=None,
+    p.add_argument("--min-weight", type=_args.non_negative_float, default=0.1)
+    p.add_argument("--max-weight", type=_args.positive_float, default=10.0)
+    p.add_argument("--step", type=_args.positive_float, default=None,
                    help="Grid step (a multiplier for log sampling); required by --tuner grid.")
     p.add_argument("--normalize", default="mean", choices=["mean", "simplex", "none"])
     p.add_argument("--fix", action="append", default=[], metavar="TASK=WEIGHT",
-                   help="Keep a task's weight fixed (repeatable).")
-    p.add_argument("--units", default="16", help="Shared MLP widths, comma-separated.")
-    p.add_argument("--learning-rate", type=float, default=0.01)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--seed", type=int, default=0)
+                   type=_args.number_pairs, help="Keep a task's weight fixed (repeatable).")
+    p.add_argument("--units", default="16", type=_args.positive_int_list,
+                   help="Shared MLP widths, comma-separated (default 16).")
+    p.add_argument("--learning-rate", type=_args.positive_float, default=0.01)
+    p.add_argument("--batch-size", type=_args.positive_int, default=32)
+    p.add_argument("--seed", type=_args.non_negative_int, default=0)
     p.add_argument("--directory", default="mtl_keras_runs/tune")
     p.add_argument("--project-name", default="penguins_weights")
     p.add_argument("--overwrite", action="store_true",
@@ -57,17 +60,9 @@ def add_parser(subparsers):
     return p
 
 
-def _pairs(text, what):
-    out = {}
-    for item in [s for s in text.split(",") if s.strip()]:
-        if "=" not in item:
-            raise ValueError(f"Expected {what} as name=value pairs. Received: {text!r}")
-        k, v = item.split("=", 1)
-        try:
-            out[k.strip()] = float(v)
-        except ValueError:
-            raise ValueError(f"Expected a number in {what} {item!r}. Received: {v!r}") from None
-    return out
+def _baselines(text):
+    """`equal` -> None (baselines from the equal-weights run), else name=number pairs."""
+    return None if text == "equal" else _args.number_pairs(text)
 
 
 def run(args) -> int:
@@ -82,19 +77,22 @@ def tune(args) -> dict:
     from mtl_keras.tuning import LossWeightTuner, penguins_build_fn
     from mtl_keras.tuning import objectives as objectives_lib
 
-    for name in ("trials", "epochs", "batch_size"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"Expected --{name.replace('_', '-')} >= 1. "
-                             f"Received: {getattr(args, name)}")
-    units = [int(u) for u in str(args.units).split(",") if u.strip()]
+    units = list(args.units)
     fixed = {}
-    for item in args.fix:
-        fixed.update(_pairs(item, "--fix"))
+    for pairs in args.fix:
+        fixed.update(pairs)
     objective = args.objective
     if objective.startswith("weighted:"):
-        objective = _pairs(objective[len("weighted:"):], "the weighted objective")
-    explicit_baselines = None if args.baselines == "equal" else _pairs(args.baselines,
-                                                                         "--baselines")
+        try:
+            objective = _args.number_pairs(objective[len("weighted:"):])
+        except argparse.ArgumentTypeError as e:
+            raise ValueError(f"argument --objective (weighted:...): {e}") from None
+    explicit_baselines = args.baselines
+    project = os.path.join(args.directory, args.project_name)
+    plot_path = args.plot or os.path.join(project, "trials.png")
+    _paths.check_output_dir(args.directory, "--directory")
+    _paths.check_output_dir(project, "--project-name")
+    _paths.check_output_file(plot_path, "--plot")
     t0 = time.perf_counter()
     data = _common.load_data(args.data, seed=args.seed)
     build_fn = penguins_build_fn(data, units=units, learning_rate=args.learning_rate)
@@ -144,17 +142,18 @@ def tune(args) -> dict:
         normalize=None if args.normalize == "none" else args.normalize,
         seed=args.seed, directory=args.directory, project_name=args.project_name,
         overwrite=args.overwrite, **extra)
+    trials = "hyperband" if args.tuner == "hyperband" else args.trials
     print(f"Searching: {args.tuner}, objective {tuner.objective.name} "
-          f"({tuner.objective.direction}), "
-          f"{args.trials if args.tuner != 'hyperband' else 'hyperband'} trials of {args.epochs} epochs in {os.path.join(args.directory, args.project_name)}",
+          f"({tuner.objective.direction}), {trials} trials of {args.epochs} epochs in {project}",
           flush=True)
     t_search = time.perf_counter()
-    tuner.search(train, validation_data=val, epochs=args.epochs, verbose=verbose)
+    tuner.search(train, validation_data=val, epochs=args.epochs, verbose=verbose,
+                 progress=lambda line: print(line, flush=True))
     search_seconds = time.perf_counter() - t_search
     print()
     tuner.summary()
-    project = os.path.join(args.directory, args.project_name)
-    plot = tuner.plot(args.plot or os.path.join(project, "trials.png"))
+    os.makedirs(os.path.dirname(plot_path) or ".", exist_ok=True)
+    plot = tuner.plot(plot_path)
     report = os.path.join(project, "tuning_report.json")
     tuner.to_json(report)
     weights = tuner.best_weights()

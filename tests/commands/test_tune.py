@@ -23,6 +23,13 @@ def test_tune_prints_trials_best_weights_and_test_metrics(tmp_path, capsys):
         assert trial["weights"]["species"] == 1.0
         assert set(trial["metrics"]) >= {"val_species_accuracy", "val_sex_accuracy",
                                          "val_body_mass_mae", "val_delta_m"}
+    # Progress: a line as the trial starts (its weights) and as it ends (its score).
+    (trial,) = report["trials"]
+    weights = ", ".join(f"{k}={v:.3f}" for k, v in trial["weights"].items())
+    assert f"\ntrial 1/1: weights {weights}\n" in out
+    assert (f"\ntrial 1/1 done in " in out and f"s: val_delta_m={trial['score']:.4f}; best so far "
+            f"{trial['score']:.4f} (trial {trial['trial_id']})\n" in out)
+    assert out.index("trial 1/1: weights") < out.index("trial 1/1 done") < out.index("best trial")
 
 
 def test_tune_bad_input_fails_before_training(tmp_path, capsys):
@@ -42,3 +49,23 @@ def test_tune_bad_input_fails_before_training(tmp_path, capsys):
         assert message in captured.err, (extra, captured.err)
         assert "Equal weights: training" not in captured.out
     assert not os.listdir(tmp_path)
+
+
+def test_tune_output_paths_are_checked_before_training(tmp_path, capsys):
+    a_file = tmp_path / "a_file"
+    a_file.write_text("user data")
+    cases = [
+        (["--directory", str(a_file)], "Expected --directory to be a directory"),
+        (["--directory", str(tmp_path), "--project-name", "a_file"],
+         "Expected --project-name to be a directory"),
+        (["--directory", str(tmp_path / "d"), "--plot", str(tmp_path)],
+         f"Expected --plot to be a file path. Received: --plot={str(tmp_path)!r} is a directory"),
+        (["--directory", str(tmp_path / "d"), "--plot", str(a_file / "t.png")],
+         f"but {str(a_file)!r} is a file"),
+    ]
+    for extra, message in cases:
+        assert cli.main(["tune"] + extra) == 2, extra
+        captured = capsys.readouterr()
+        assert message in captured.err, (extra, captured.err)
+        assert "Equal weights: training" not in captured.out
+    assert sorted(os.listdir(tmp_path)) == ["a_file"]
