@@ -6,11 +6,12 @@
   tasks or one per task, same signatures.
 * `export_onnx`: an ONNX file (all tasks, or one task), verified with ONNX
   Runtime (optional packages: `pip install "mtl-keras[onnx]"`).
-* `export_all`: SavedModel and TFLite, returning a verification table
-  (`format_reports`).
+* `export_all`: SavedModel and TFLite (and ONNX), every one built and verified
+  before any is published, returning a verification table (`format_reports`).
 
-Every artifact is compared with the Keras model before it is published (see
-`mtl_keras.exporters.verify` for the bound).
+Every artifact is compared with the Keras model before it is published, within
+a bound that follows the model's compute dtype (`Tolerance`, `TOLERANCES`; see
+`mtl_keras.exporters.verify`), or the one given as `tolerance=`.
 """
 
 from mtl_keras.exporters.bundle import export_all
@@ -25,9 +26,12 @@ from mtl_keras.exporters.tflite import QUANTIZATIONS, UnsupportedOpError, export
 from mtl_keras.exporters.verify import (
     ATOL,
     RTOL,
+    TOLERANCES,
     ArtifactReport,
     TaskCheck,
+    Tolerance,
     VerificationError,
+    default_tolerance,
     format_reports,
 )
 
@@ -38,9 +42,12 @@ __all__ = [
     "DEFAULT_SIGNATURE",
     "QUANTIZATIONS",
     "RTOL",
+    "TOLERANCES",
     "TaskCheck",
+    "Tolerance",
     "UnsupportedOpError",
     "VerificationError",
+    "default_tolerance",
     "export_all",
     "export_saved_model",
     "export_tflite",

@@ -131,8 +131,6 @@ def export_all(
                 continue
             tflite_lib.targets(model, path, per_task, overwrite=overwrite)
             tflite_paths[q] = path
-        if tflite_paths:
-            tflite_lib.check_compute_dtype(model, allow_select_tf_ops)
         if "int8" in tflite_paths:
             tflite_lib.check_representative(model, representative_data)
     onnx_path = os.path.join(out_dir, "onnx", f"{model_name}.onnx")

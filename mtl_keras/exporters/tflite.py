@@ -28,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from mtl_keras.exporters import signatures as sig
-from mtl_keras.exporters import staging, verify
+from mtl_keras.exporters import precision, staging, verify
 from mtl_keras.exporters.flatbuffer import share_identical_vectors
 from mtl_keras.exporters.saved_model import check_directory, write_saved_model
 
@@ -227,20 +227,6 @@ def targets(model, path: str, per_task: bool = False, tasks: list[str] | None = 
     return found
 
 
-def check_compute_dtype(model, allow_select_tf_ops: bool = False) -> None:
-    """Raises `UnsupportedOpError` for a float16 / bfloat16 model without Select TF ops."""
-    dtype = verify.compute_dtype(model)
-    if dtype in ("float16", "bfloat16") and not allow_select_tf_ops:
-        raise UnsupportedOpError(
-            f"Expected a model that computes in float32 for TFLite: TFLite builtin kernels "
-            f"have no {dtype} arithmetic. Received: a model with {dtype} layers (e.g. the "
-            f"'mixed_{dtype}' policy). Its weights are float32: build the same model under "
-            "the 'float32' policy and copy them (model.get_weights()), then export that, "
-            "or pass allow_select_tf_ops=True (CLI: --allow-select-tf-ops). The SavedModel "
-            "and ONNX exports take the model as it is. Nothing was published."
-        )
-
-
 def export_tflite(
     model,
     path: str,
@@ -282,7 +268,11 @@ def export_tflite(
         saved_model_dir: Convert from this SavedModel, written by
             `export_saved_model` for this same `model` (e.g. `report.path`), instead
             of tracing the model again. It must have the signatures needed.
-            The result is still compared with the Keras model.
+            The result is still compared with the Keras model. Ignored for a
+            model that computes in float16 / bfloat16 (mixed precision): TFLite
+            has no 16-bit arithmetic, so a float32 copy of the model (same
+            variables) is converted, and the file is compared with the model
+            itself within the bound for its compute dtype (`report.note` says so).
         tolerance: The bound `|tflite - keras| <= atol + rtol * |keras|` for
             float32 files, as a `Tolerance` or an `(rtol, atol)` pair; default:
             the one for the model's compute dtype
@@ -296,8 +286,7 @@ def export_tflite(
             with data whose structure does not match the inputs;
             `calibration_steps` < 1; an invalid tolerance.
         UnsupportedOpError: A layer needs ops TFLite builtins lack (message
-            names the layer and `allow_select_tf_ops=True`), or the model
-            computes in float16 / bfloat16 (mixed precision).
+            names the layer and `allow_select_tf_ops=True`).
         FileExistsError: A target exists (and `overwrite=False`) or `path`
             is a file where a directory is expected, or the reverse.
         VerificationError: A float32 file disagrees with the Keras model.
@@ -347,7 +336,6 @@ def build(model, path, quantization="float32", representative_data=None, per_tas
     verify.resolve_tolerance(model, tolerance)
     found = targets(model, path, per_task, tasks, overwrite)
     names = model.task_names if tasks is None else list(tasks)
-    check_compute_dtype(model, allow_select_tf_ops)
     feeds = check_representative(model, representative_data) if quantization == "int8" \
         else None
     feed = sig.as_feed(model, sample_inputs) if sample_inputs is not None else \
@@ -355,14 +343,23 @@ def build(model, path, quantization="float32", representative_data=None, per_tas
     work = tempfile.mkdtemp(prefix="mtl-tflite-")
     reports, staged = [], []
     try:
+        converted, note = model, ""
+        if precision.needs_float32_copy(model):
+            # TFLite has no 16-bit arithmetic: convert a float32 copy (same
+            # variables) and compare the file with the 16-bit model itself.
+            converted = precision.float32_copy(model)
+            saved_model_dir = None
+            note = (f"computes in float32 (converted from a float32 copy of this "
+                    f"{verify.compute_dtype(model)} model)")
         source = saved_model_dir
         if source is None:
             source = os.path.join(work, "sm")
-            write_saved_model(model, source, names)
+            write_saved_model(converted, source, names)
         for target, keys in found.items():
             content = convert(source, keys, quantization, feeds,
-                              calibration_steps, allow_select_tf_ops, model)
-            report = verify.ArtifactReport(target, "tflite", quantization, len(content))
+                              calibration_steps, allow_select_tf_ops, converted)
+            report = verify.ArtifactReport(target, "tflite", quantization, len(content),
+                                           note=note)
             try:
                 verify.check_artifact(model, _interpreter_runner(content), keys, feed, report,
                                       labelled_sample, tolerance)

@@ -37,15 +37,32 @@ def test_savedmodel_and_onnx_of_a_float16_model_pass_its_bound(mixed_float16, tm
     assert all(c.max_abs_diff == 0.0 for c in reports[0].checks)
 
 
-def test_tflite_of_a_float16_model_is_refused_with_the_reason(mixed_float16, tmp_path):
-    model = make_model()
-    with pytest.raises(mtl.exporters.UnsupportedOpError,
-                       match=r"Expected a model that computes in float32 for TFLite.*"
-                             r"Received: a model with float16 layers"):
-        mtl.exporters.export_tflite(model, tmp_path / "m.tflite")
-    with pytest.raises(mtl.exporters.UnsupportedOpError, match="float16"):
-        mtl.exporters.export_all(model, tmp_path / "out")   # savedmodel + tflite
-    assert os.listdir(tmp_path) == []   # refused before any work
+def test_tflite_of_a_float16_model_computes_in_float32_and_passes_its_bound(
+        mixed_float16, tmp_path):
+    model = make_preprocessed_model(width=32)
+    features, labels = make_sample(n=32)
+    features["x"] = features["x"] * 2.0 + np.array([10.0, 20.0, 30.0, 40.0], "float32")
+    reports = mtl.exporters.export_all(model, tmp_path, model_name="m",
+                                       quantizations=["float32", "dynamic"],
+                                       labelled_sample=(features, labels))
+    assert [(r.format, r.quantization) for r in reports] == [
+        ("savedmodel", "float32"), ("tflite", "float32"), ("tflite", "dynamic")]
+    lite = reports[1]
+    assert lite.ok and lite.tolerance == verify.Tolerance(1e-1, 1e-2)
+    assert "float32 copy of this float16 model" in lite.note
+    # The file is the float32 copy: same variables (the adapted normalization
+    # included), float32 arithmetic, so it matches that copy to float32 precision.
+    from ai_edge_litert.interpreter import Interpreter
+
+    from mtl_keras.exporters import precision
+
+    copy = precision.float32_copy(model)
+    assert verify.compute_dtype(copy) == "float32"
+    expected = copy.predict(features, verbose=0)
+    runner = Interpreter(model_path=lite.path).get_signature_runner("serving_default")
+    out = runner(**features)
+    for name in ("a", "b", "c"):
+        np.testing.assert_allclose(out[name], expected[name], rtol=1e-5, atol=1e-5)
 
 
 _LOAD = textwrap.dedent("""
