@@ -1,10 +1,12 @@
 """The training step of gradient-combination methods (PCGrad, MGDA, CAGrad, ...).
 
-`MultiTaskModel.train_step` calls `gradient_train_step(model, data)` when the
-compiled weighting strategy has `combines_gradients = True`. One step:
+`MultiTaskModel.compile` gives the model a `GradientStep` when the weighting
+strategy has `combines_gradients = True`; the model's `train_step` calls it,
+then records the step's losses and weights in the same trackers as the
+loss-level methods do. One step:
 
 1. Forward pass: `trunk -> representation(s) -> heads`, masked per-task losses
-   (this replica's share, exactly as `MultiTaskModel.compute_loss`), plus the
+   (`MultiTaskModel.step_losses`, exactly as for loss-level methods), plus the
    regularization losses. With a `LossScaleOptimizer` (mixed precision) the
    losses are multiplied by the loss scale before differentiation.
 2. Per-task gradients, vectorised over tasks with one `tape.jacobian(...,
@@ -33,7 +35,7 @@ compiled weighting strategy has `combines_gradients = True`. One step:
 Steps 1-5 and the gradients of step 6 form one function, compiled with XLA
 when the model was compiled with `jit_compile=True`, or `"auto"` (default)
 and every layer supports XLA (without a GPU: and no layer is a convolution,
-see `MultiTaskModel._xla_helps`), and no distribution strategy is in use; the
+see `xla_helps`), and no distribution strategy is in use; the
 finite check and the optimizer update run outside it.
 
 How the rows are computed with one shared representation (hard sharing):
@@ -68,7 +70,17 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from keras.src.losses.loss import unscale_loss_for_distribution
+
+from mtl_keras import _keras_internals as internals
+
+# Convolutions: XLA's CPU code for them (and for their pfor-batched gradients)
+# is slower than TensorFlow's kernels (see `xla_helps`).
+_CONV_LAYERS = (
+    keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
+    keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose,
+    keras.layers.SeparableConv1D, keras.layers.SeparableConv2D,
+    keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D,
+)
 
 
 def _replica_context():
@@ -127,89 +139,100 @@ def _is_loss_scale_optimizer(optimizer):
     return isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
 
 
-def gradient_train_step(model, data):
-    """One training step of `model` with a gradient-combination strategy.
+def xla_helps(model) -> bool:
+    """Whether `jit_compile="auto"` compiles a gradient method's step.
+
+    Only when every layer supports XLA (Keras' rule: e.g. `StringLookup`
+    does not), and, without a GPU, only for models without convolutions:
+    on CPU the compiled step of an MLP trunk is 10-20% faster, but that
+    of a small conv net (the MultiFashion LeNet) measured ~1.35x slower.
+    """
+    layers = internals.sublayers(model)
+    if not all(getattr(layer, "supports_jit", True) for layer in layers):
+        return False
+    if tf.config.list_physical_devices("GPU"):
+        return True
+    return not any(isinstance(layer, _CONV_LAYERS) for layer in layers)
+
+
+class GradientStep:
+    """The gradient computation and update of one step of a gradient method.
+
+    Owned by a compiled `MultiTaskModel` whose weighting strategy combines
+    gradients; it reads only the model's public interface (`trunk`, `heads`,
+    `tasks`, `step_losses`, `optimizer`, `weighting`).
 
     Args:
-        model: A compiled `mtl_keras.MultiTaskModel` whose `weighting` is a
-            `GradientWeighting`.
-        data: A batch `(x, y)` or `(x, y, sample_weight)`.
-
-    Returns:
-        The logs dict, as `keras.Model.train_step`.
-
-    Raises:
-        ValueError: At trace time, when the strategy's mode does not fit the
-            architecture (representation mode without a shared representation).
+        model: The compiled `MultiTaskModel`.
+        jit_compile: The `jit_compile` given to `compile`: True, False or
+            `"auto"` (compile when `xla_helps(model)`).
     """
-    x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-    strategy = model.weighting
-    if hasattr(strategy, "check_model"):
-        strategy.check_model(model)
-    mode = getattr(strategy, "mode", "parameters")
-    if mode == "representation" and not model.has_shared_representation:
-        raise ValueError(
-            "Expected a model with one shared representation for "
-            "mode='representation'. Received: a trunk with one output per task."
-        )
-    optimizer = model.optimizer
-    trunk_vars = list(model.trunk.trainable_variables)
-    trunk_ids = {id(v) for v in trunk_vars}
-    head_vars = [v for h in model.heads for v in h.trainable_variables
-                 if id(v) not in trunk_ids]
-    seen = trunk_ids | {id(v) for v in head_vars}
-    other_vars = [v for v in model.trainable_variables if id(v) not in seen]
-    variables = trunk_vars + head_vars + other_vars
 
-    def compute(x, y, sample_weight):
-        return _combined_gradients(model, mode, trunk_vars, head_vars, other_vars,
-                                   x, y, sample_weight)
+    def __init__(self, model, jit_compile="auto"):
+        self.model = model
+        self.jit_compile = bool(jit_compile is True or (jit_compile == "auto"
+                                                        and xla_helps(model)))
 
-    if (getattr(model, "_xla_gradient_step", False) and tf.inside_function()
-            and _replica_context() is None):
-        # Everything up to the update as one XLA cluster: it fuses the
-        # vectorised backward pass, the Gram matrix and the rule (about 20%
-        # of a parameters-mode step on CPU). The finite check and the
-        # optimizer update stay outside (string messages and the optimizer's
-        # own ops are not XLA's); collectives keep the step un-compiled.
-        compute = tf.function(compute, jit_compile=True, autograph=False)
-    grads, y_pred, sums, counts, local, present, reg, penalties, weights, finite = compute(
-        x, y, sample_weight)
-    if finite is not None:
-        # Raised before the update: the gradients are made to wait for the
-        # check, so nothing is applied from a bad step.
-        check = _check_finite(finite, model.task_names)
-        with tf.control_dependencies([check] if check is not None else []):
-            grads = [None if g is None else tf.identity(g) for g in grads]
+    def __call__(self, x, y, sample_weight=None):
+        """Computes and applies one step's update.
 
-    pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
-    if pairs:
-        optimizer.apply_gradients(pairs)
+        Returns:
+            `(y_pred, losses, weights, total)`: the predictions, the step's
+            `StepLosses`, the rule's task weights and the summed task losses
+            plus regularization (this replica's share, as Keras' `loss`).
 
-    total = tf.reduce_sum(local * present)
-    if reg is not None:
-        total = total + reg
-        model.track_regularization(reg, penalties)
-    batch = tf.shape(tf.nest.flatten(x)[0])[0]
-    model._loss_tracker.update_state(unscale_loss_for_distribution(total),
-                                     sample_weight=batch)
-    model._loss_means.update_state(sums, counts)
-    model._weight_means.update_state(tf.cast(weights, tf.float32))
-    return model.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        Raises:
+            InvalidArgumentError: When a task's gradient is not finite (no
+                update is applied), unless a `LossScaleOptimizer` is in use.
+        """
+        model = self.model
+        optimizer = model.optimizer
+        trunk_vars = list(model.trunk.trainable_variables)
+        trunk_ids = {id(v) for v in trunk_vars}
+        head_vars = [v for h in model.heads for v in h.trainable_variables
+                     if id(v) not in trunk_ids]
+        seen = trunk_ids | {id(v) for v in head_vars}
+        other_vars = [v for v in model.trainable_variables if id(v) not in seen]
+        variables = trunk_vars + head_vars + other_vars
+
+        def compute(x, y, sample_weight):
+            return _combined_gradients(model, trunk_vars, head_vars, other_vars,
+                                       x, y, sample_weight)
+
+        if self.jit_compile and tf.inside_function() and _replica_context() is None:
+            # Everything up to the update as one XLA cluster: it fuses the
+            # vectorised backward pass, the Gram matrix and the rule (about 20%
+            # of a parameters-mode step on CPU). The finite check and the
+            # optimizer update stay outside (string messages and the optimizer's
+            # own ops are not XLA's); collectives keep the step un-compiled.
+            compute = tf.function(compute, jit_compile=True, autograph=False)
+        grads, y_pred, losses, weights, finite = compute(x, y, sample_weight)
+        if finite is not None:
+            # Raised before the update: the gradients are made to wait for the
+            # check, so nothing is applied from a bad step.
+            check = _check_finite(finite, model.task_names)
+            with tf.control_dependencies([check] if check is not None else []):
+                grads = [None if g is None else tf.identity(g) for g in grads]
+        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+        if pairs:
+            optimizer.apply_gradients(pairs)
+        total = tf.reduce_sum(losses.local * losses.present)
+        if losses.regularization is not None:
+            total = total + losses.regularization
+        return y_pred, losses, tf.cast(weights, tf.float32), total
 
 
-def _combined_gradients(model, mode, trunk_vars, head_vars, other_vars, x, y, sample_weight):
+def _combined_gradients(model, trunk_vars, head_vars, other_vars, x, y, sample_weight):
     """Forward pass, per-task gradients and their combination (no update).
 
-    Returns `(grads, y_pred, sums, counts, local, present, reg, penalties,
-    weights, finite)`: `grads` aligned with `trunk_vars + head_vars + other_vars`
-    (None where a variable gets no gradient), the masked-loss pieces of
-    `MultiTaskModel.masked_losses`, the regularization loss (or None) and
-    named penalties of `MultiTaskModel.regularization_terms`, the rule's task
-    weights and the `(num_tasks,)` finiteness of the gradient
-    rows (None with a `LossScaleOptimizer`, which handles overflow itself).
+    Returns `(grads, y_pred, losses, weights, finite)`: `grads` aligned with
+    `trunk_vars + head_vars + other_vars` (None where a variable gets no
+    gradient), the predictions, the step's `StepLosses`, the rule's task
+    weights and the `(num_tasks,)` finiteness of the gradient rows (None
+    with a `LossScaleOptimizer`, which handles overflow itself).
     """
     strategy = model.weighting
+    mode = strategy.mode
     optimizer = model.optimizer
     num_tasks = len(model.task_names)
     shared = model.has_shared_representation
@@ -226,9 +249,9 @@ def _combined_gradients(model, mode, trunk_vars, head_vars, other_vars, x, y, sa
             head_ins = [reps[t.name] for t in model.tasks]
         y_pred = {t.name: head(h, training=True)
                   for t, head, h in zip(model.tasks, model.heads, head_ins)}
-        sums, counts, local, present = model.masked_losses(y, y_pred, sample_weight)
+        losses = model.step_losses(y, y_pred, sample_weight)
+        local, present, reg = losses.local, losses.present, losses.regularization
         ctx = _replica_context()
-        reg, penalties = model.regularization_terms()
         scaled_local = optimizer.scale_loss(local)
         scaled_total = tf.reduce_sum(scaled_local)  # recorded: differentiated below
         scaled_reg = optimizer.scale_loss(reg) if reg is not None else None
@@ -299,7 +322,7 @@ def _combined_gradients(model, mode, trunk_vars, head_vars, other_vars, x, y, sa
     matrix = tf.where(all_finite, matrix, tf.zeros_like(matrix))
     rule_present = present * tf.cast(all_finite, present.dtype)
 
-    if getattr(strategy, "needs_losses", False):
+    if strategy.needs_losses:
         global_losses = tf.stop_gradient(
             local if ctx is None else ctx.all_reduce("sum", local)
         )
@@ -335,4 +358,4 @@ def _combined_gradients(model, mode, trunk_vars, head_vars, other_vars, x, y, sa
 
     if loss_scaled:
         finite = None
-    return grads, y_pred, sums, counts, local, present, reg, penalties, weights, finite
+    return grads, y_pred, losses, weights, finite

@@ -6,7 +6,8 @@ from typing import Sequence
 
 import keras
 from keras import ops
-from keras.src.trainers import compile_utils
+
+from mtl_keras._keras_internals import MetricsList
 
 
 @keras.saving.register_keras_serializable(package="mtl_keras")
@@ -71,7 +72,7 @@ class _DirectionHint:
         self._direction = direction
 
 
-class TaskMetricsList(compile_utils.MetricsList):
+class TaskMetricsList(MetricsList):
     """Every task's metrics in one container.
 
     Keras' callbacks (`EarlyStopping`, `ModelCheckpoint`, ...) with

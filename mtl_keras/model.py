@@ -8,20 +8,14 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from mtl_keras import weighting as weighting_lib
-from mtl_keras.layers.task_head import TaskHead
-from mtl_keras.metrics import TaskMeans, TaskMetricsList
-from mtl_keras.tasks import Task, validate_tasks
+from mtl_keras import _keras_internals as internals
 from mtl_keras import validation
-
-# Convolutions: XLA's CPU code for them (and for their pfor-batched gradients)
-# is slower than TensorFlow's kernels (see MultiTaskModel._xla_helps).
-_CONV_LAYERS = (
-    keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D,
-    keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose,
-    keras.layers.SeparableConv1D, keras.layers.SeparableConv2D,
-    keras.layers.DepthwiseConv1D, keras.layers.DepthwiseConv2D,
-)
+from mtl_keras import weighting as weighting_lib
+from mtl_keras.gradient_step import GradientStep
+from mtl_keras.layers.penalty_layer import PenaltyLayer
+from mtl_keras.layers.task_head import TaskHead
+from mtl_keras.step_record import StepLosses, StepTrackers, task_sample_weight
+from mtl_keras.tasks import Task, validate_tasks
 
 
 @keras.saving.register_keras_serializable(package="mtl_keras")
@@ -75,13 +69,18 @@ class MultiTaskModel(keras.Model):
     ):
         super().__init__(**kwargs)
         tasks = validate_tasks(list(tasks))
-        if not isinstance(trunk, keras.Model) or not hasattr(trunk, "_outputs_struct"):
+        rep = None
+        if isinstance(trunk, keras.Model):
+            try:
+                rep = trunk.output  # the output structure of a functional model
+            except (AttributeError, ValueError):
+                pass
+        if rep is None:
             raise TypeError(
                 "Expected trunk to be a functional `keras.Model` "
                 f"(inputs -> representation). Received: {trunk!r}"
             )
         names = [t.name for t in tasks]
-        rep = trunk._outputs_struct
         if isinstance(rep, dict):
             if sorted(rep) != sorted(names):
                 raise ValueError(
@@ -123,12 +122,8 @@ class MultiTaskModel(keras.Model):
         self._tasks = tuple(tasks)
         self._shared_representation = not isinstance(rep, dict)
         self.weighting = None
-        self._task_metrics = None
-        self._loss_means = None
-        self._weight_means = None
-        self._regularization_mean = None
-        self._has_regularization = False
-        self._penalty_means = []
+        self._trackers = None
+        self._gradient_step = None
         self.built = True
 
     # ----------------------------------------------------------------- basics
@@ -176,9 +171,9 @@ class MultiTaskModel(keras.Model):
         """
         self.get_task(name)
         head = self.heads[self.task_names.index(name)]
-        rep = self.trunk._outputs_struct
+        rep = self.trunk.output
         rep = rep if self._shared_representation else rep[name]
-        return keras.Model(self.trunk._inputs_struct, head(rep), name=f"{name}_model")
+        return keras.Model(self.trunk.input, head(rep), name=f"{name}_model")
 
     # ---------------------------------------------------------------- compile
     def compile(
@@ -230,17 +225,13 @@ class MultiTaskModel(keras.Model):
                 )
             weighting = dict(loss_weights)
         strategy = weighting_lib.get(weighting)
-        if isinstance(strategy, weighting_lib.StaticWeighting):
-            strategy.set_task_defaults({t.name: t.weight for t in self._tasks})
-        if hasattr(strategy, "set_task_kinds"):  # e.g. uncertainty weighting's forms
-            strategy.set_task_kinds({t.name: t.kind for t in self._tasks})
-        strategy.build_for_tasks(self.task_names)
-        self._attach_weighting(strategy)
+        strategy.build_for_tasks(self._tasks)
+        if strategy.combines_gradients:
+            strategy.check_model(self)
+        internals.replace_tracked(self, self.weighting, strategy, "weighting")
         # Gradient-combination steps compile their own XLA part (everything
-        # but the finite check and the update, see `gradient_step`), so Keras
+        # but the finite check and the update, see `GradientStep`), so Keras
         # must not compile the whole step.
-        self._xla_gradient_step = strategy.combines_gradients and (
-            jit_compile is True or (jit_compile == "auto" and self._xla_helps()))
         super().compile(
             optimizer=optimizer,
             run_eagerly=run_eagerly,
@@ -248,7 +239,7 @@ class MultiTaskModel(keras.Model):
             jit_compile=False if strategy.combines_gradients else jit_compile,
             auto_scale_loss=auto_scale_loss,
         )
-        self._create_trackers()
+        self._create_step_objects(strategy, jit_compile)
         self._mtl_compile_config = {
             "optimizer": keras.optimizers.serialize(self.optimizer)
             if not isinstance(optimizer, str) else optimizer,
@@ -259,61 +250,25 @@ class MultiTaskModel(keras.Model):
             "auto_scale_loss": auto_scale_loss,
         }
 
-    def _xla_helps(self):
-        """Whether `jit_compile="auto"` compiles a gradient method's step.
+    @internals.untracked
+    def _create_step_objects(self, strategy, jit_compile):
+        # Rebuilt by every `compile`; not saved sub-objects of the model.
+        self._trackers = StepTrackers(
+            self._tasks, [layer.penalty_log_name for layer in self.penalty_layers],
+            has_regularization=bool(self.losses))
+        self._gradient_step = (GradientStep(self, jit_compile)
+                               if strategy.combines_gradients else None)
 
-        Only when every layer supports XLA (Keras' rule: e.g. `StringLookup`
-        does not), and, without a GPU, only for models without convolutions:
-        on CPU the compiled step of an MLP trunk is 10-20% faster, but that
-        of a small conv net (the MultiFashion LeNet) measured ~1.35x slower.
-        """
-        layers = list(self._flatten_layers())
-        if not all(getattr(layer, "supports_jit", True) for layer in layers):
-            return False
-        if tf.config.list_physical_devices("GPU"):
-            return True
-        return not any(isinstance(layer, _CONV_LAYERS) for layer in layers)
+    @property
+    def penalty_layers(self) -> list[PenaltyLayer]:
+        """The model's layers with a logged penalty (e.g. soft sharing's towers)."""
+        return [layer for layer in internals.sublayers(self)
+                if isinstance(layer, PenaltyLayer) and layer.penalty_log_name]
 
-    def _attach_weighting(self, strategy):
-        old = self.weighting
-        locked = self._tracker.locked
-        self._tracker.unlock()
-        try:
-            if old is not None and old is not strategy:
-                self._tracker.untrack(old)
-                # Keras keeps the layer in its list of sub-layers: drop it.
-                if old in self._layers:
-                    self._layers.remove(old)
-            self.weighting = strategy
-        finally:
-            if locked:
-                self._tracker.lock()
-
-    @keras.src.utils.tracking.no_automatic_dependency_tracking
-    def _create_trackers(self):
-        names = self.task_names
-        self._task_metrics = [t.make_metrics() for t in self._tasks]
-        self._task_metric_list = TaskMetricsList(
-            self._task_metrics, [f"{n}_loss" for n in names])
-        self._loss_means = TaskMeans(names, "_loss", name="task_losses")
-        self._weight_means = TaskMeans(names, "_weight", name="task_weights")
-        self._regularization_mean = keras.metrics.Mean(name="regularization_loss")
-        # Set again by `regularization_terms` (losses added in `call` appear
-        # only then); not re-read in `metrics`, which would recompute every
-        # penalty each time the metrics are listed.
-        self._has_regularization = bool(self.losses)
-        # Layers with a named penalty (e.g. soft sharing) get their own log entry.
-        self._penalty_means = [
-            (layer, keras.metrics.Mean(name=layer.penalty_log_name))
-            for layer in self._flatten_layers(include_self=False)
-            if getattr(layer, "penalty_log_name", None)
-        ]
-        validation.check_log_keys(
-            ["loss", "regularization_loss"]
-            + [mean.name for _, mean in self._penalty_means]
-            + [f"{n}{suffix}" for n in names for suffix in ("_loss", "_weight")]
-            + [m.name for metrics in self._task_metrics for m in metrics]
-        )
+    @property
+    def gradient_step(self) -> GradientStep | None:
+        """The compiled gradient-combination step (None for loss-level methods)."""
+        return self._gradient_step
 
     def get_compile_config(self):
         if self.compiled and getattr(self, "_mtl_compile_config", None):
@@ -333,14 +288,15 @@ class MultiTaskModel(keras.Model):
     @property
     def metrics(self):
         metrics = list(super().metrics)
-        if self._loss_means is not None:
-            metrics.append(self._loss_means)
-            metrics.append(self._task_metric_list)
-            metrics.append(self._weight_means)
-            if self._has_regularization:
-                metrics.append(self._regularization_mean)
-            metrics.extend(mean for _, mean in self._penalty_means)
+        if self._trackers is not None:
+            metrics.extend(self._trackers.metrics)
         return metrics
+
+    @property
+    def losses(self):
+        """Regularization losses of the layers plus every `PenaltyLayer`'s penalty."""
+        return super().losses + [p for p in (layer.penalty() for layer in self.penalty_layers)
+                                 if p is not None]
 
     # ---------------------------------------------------------- loss, metrics
     def _label_dict(self, y):
@@ -353,109 +309,71 @@ class MultiTaskModel(keras.Model):
             f"{[t.label_key for t in self._tasks]}. Received: {type(y).__name__}"
         )
 
-    def _task_sample_weight(self, sample_weight, task):
-        if isinstance(sample_weight, dict):
-            return sample_weight.get(task.name)
-        return sample_weight
+    def step_losses(self, y, y_pred, sample_weight=None) -> StepLosses:
+        """A batch's masked per-task losses and regularization terms (see `StepLosses`).
 
-    def task_losses(self, y, y_pred, sample_weight=None):
-        """Masked per-task losses of a batch.
-
-        Returns:
-            `(sums, counts)`: float32 `(num_tasks,)` vectors: the sum over this
-            replica's labelled samples of each task's (sample-weighted) loss,
-            and the (weighted) number of labelled samples.
+        Each task's loss is the (sample-weighted) mean over its labelled
+        samples in the global batch; each penalty is computed once, by an
+        explicit `PenaltyLayer.penalty()` call.
         """
         labels = self._label_dict(y)
         validation.check_label_keys(labels, self._tasks)
+        validation.check_sample_weight_keys(sample_weight, self._tasks)
         sums, counts = [], []
         for task in self._tasks:
             clean, mask = task.prepare_labels(
-                labels[task.label_key], self._task_sample_weight(sample_weight, task)
-            )
+                labels[task.label_key], task_sample_weight(sample_weight, task))
             values = task.loss_values(clean, y_pred[task.name])
             sums.append(ops.sum(values * mask))
             counts.append(ops.sum(mask))
-        return ops.stack(sums), ops.stack(counts)
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        if self.weighting is None:
-            raise ValueError("Call `compile()` before training or evaluating the model.")
-        sums, counts, local, present = self.masked_losses(y, y_pred, sample_weight)
-        global_losses = ops.stop_gradient(_replica_sum(local))
-        total, weights = self.weighting.combine(local, global_losses, present, training)
-        reg, penalties = self.regularization_terms()
-        if reg is not None:
-            total = total + reg
-            self.track_regularization(reg, penalties)
-        self._loss_means.update_state(sums, counts)
-        if training:
-            self._weight_means.update_state(weights)
-        return total
-
-    def masked_losses(self, y, y_pred, sample_weight=None):
-        """Per-task losses of a batch, normalized by the global labelled count.
-
-        Returns:
-            `(sums, counts, local, present)`: `task_losses`' sums and counts;
-            `local`, this replica's share of each task's masked mean loss
-            (summed over replicas it is the mean over the global batch; 0 for
-            a task without labels); `present`, 1.0 where the task has at least
-            one label in the global batch.
-        """
-        sums, counts = self.task_losses(y, y_pred, sample_weight)
+        sums, counts = ops.stack(sums), ops.stack(counts)
         global_counts = _replica_sum(counts)
         local = ops.divide_no_nan(sums, global_counts)
         present = ops.cast(ops.greater(global_counts, 0.0), "float32")
-        return sums, counts, local, present
+        penalties = [layer.penalty() for layer in self.penalty_layers]
+        terms = [ops.cast(ops.sum(v), "float32") for v in super().losses]
+        terms += [ops.cast(p, "float32") for p in penalties if p is not None]
+        regularization = (ops.sum([internals.scale_loss_for_distribution(t) for t in terms])
+                          if terms else None)
+        return StepLosses(sums, counts, local, present, regularization, penalties)
 
-    def regularization_terms(self):
-        """`(reg, penalties)` from one evaluation of `model.losses`.
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The optimized loss of a batch: the weighted task losses plus regularization.
 
-        `reg` is the float32 sum of `model.losses`, scaled for distribution,
-        or None if there are none.
-
-        `penalties` holds, for each layer with a named penalty (in the order
-        of the model's `<name>` log entries, e.g. `soft_sharing_loss`), the
-        value that went into the sum, or None when it added none. Reading
-        `losses` computes each penalty from the current weights, so it is
-        read once per step.
+        Also records the batch in the model's logs (`<task>_loss`, and in
+        training `<task>_weight`).
         """
-        losses = self.losses
-        if not losses:
-            return None, []
-        self._has_regularization = True
-        reg = ops.sum([ops.cast(self._aggregate_additional_loss(v), "float32")
-                       for v in losses])
-        penalties = [layer.last_penalty for layer, _ in self._penalty_means]
-        return reg, penalties
-
-    def track_regularization(self, reg, penalties):
-        """Logs `regularization_loss` and the named penalties of `regularization_terms`."""
-        self._regularization_mean.update_state(
-            keras.src.losses.loss.unscale_loss_for_distribution(reg)
-        )
-        for (_, mean), value in zip(self._penalty_means, penalties):
-            if value is not None:
-                mean.update_state(value)
+        if self.weighting is None:
+            raise ValueError("Call `compile()` before training or evaluating the model.")
+        losses = self.step_losses(y, y_pred, sample_weight)
+        global_losses = ops.stop_gradient(_replica_sum(losses.local))
+        total, weights = self.weighting.combine(losses.local, global_losses, losses.present,
+                                                training)
+        if losses.regularization is not None:
+            total = total + losses.regularization
+        self._trackers.record(losses, weights if training else None)
+        return total
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        labels = self._label_dict(y)
-        for task, task_metrics in zip(self._tasks, self._task_metrics):
-            clean, mask = task.prepare_labels(
-                labels[task.label_key], self._task_sample_weight(sample_weight, task)
-            )
-            pred = y_pred[task.name]
-            if task.kind == "binary":
-                clean = ops.cast(clean, pred.dtype)
-            for metric in task_metrics:
-                metric.update_state(clean, pred, sample_weight=mask)
+        self._trackers.update_task_metrics(self._label_dict(y), y_pred, sample_weight)
         return self.get_metrics_result()
+
+    def train_step(self, data):
+        if self._gradient_step is None:
+            return self._multi_worker_logs(super().train_step(data))
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        y_pred, losses, weights, total = self._gradient_step(x, y, sample_weight)
+        self._trackers.record(losses, weights)
+        internals.loss_tracker(self).update_state(
+            internals.unscale_loss_for_distribution(total),
+            sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
+        return self._multi_worker_logs(self.compute_metrics(x, y, y_pred, sample_weight))
 
     def test_step(self, data):
         logs = super().test_step(data)
         # Weights are a training quantity: keep them out of evaluation logs.
-        logs = {k: v for k, v in logs.items() if k not in self._weight_log_keys()}
+        weight_keys = self._trackers.weight_log_keys
+        logs = {k: v for k, v in logs.items() if k not in weight_keys}
         return self._multi_worker_logs(logs)
 
     def _multi_worker_logs(self, logs):
@@ -463,39 +381,21 @@ class MultiTaskModel(keras.Model):
         # `strategy.reduce("MEAN", value, axis=0)`, which fails on scalars
         # (tensorflow/tensorflow#72388). Metric variables are already summed
         # over replicas, so each log is the same everywhere: give it an axis.
-        from keras.src.backend.tensorflow.trainer import _collective_all_reduce_multi_worker
-
-        if not _collective_all_reduce_multi_worker(self.distribute_strategy):
+        if not internals.is_multi_worker(self.distribute_strategy):
             return logs
         return {k: ops.reshape(v, (1,)) if len(ops.shape(v)) == 0 else v
                 for k, v in logs.items()}
-
-    def _weight_log_keys(self):
-        return {f"{n}_weight" for n in self.task_names}
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         # Keras builds a model created under a strategy scope from one batch
         # that it all-reduces with `strategy.reduce`, which fails for nested
         # (features, {task: labels}) batches under MultiWorkerMirroredStrategy.
         # Only shapes matter here: use this worker's first replica's batch.
-        if self._distribute_strategy is not None and iterator is not None:
-            for _, _, it in iterator:
-                batch = next(it)
-                data_batch = tf.nest.map_structure(
-                    lambda v: self._distribute_strategy.experimental_local_results(v)[0]
-                    if isinstance(v, tf.distribute.DistributedValues) else v,
-                    batch,
-                )
-                break
+        # (tests/test_keras_internals.py checks that Keras still calls this hook.)
+        if internals.has_own_strategy(self) and iterator is not None:
+            data_batch = internals.first_replica_batch(self.distribute_strategy, iterator)
             iterator = None
         return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
-
-    def train_step(self, data):
-        if self.weighting is not None and self.weighting.combines_gradients:
-            from mtl_keras.gradient_step import gradient_train_step
-
-            return self._multi_worker_logs(gradient_train_step(self, data))
-        return self._multi_worker_logs(super().train_step(data))
 
     # ------------------------------------------------------ fit and friends
     def fit(self, x=None, y=None, *args, validation_data=None, callbacks=None, **kwargs):

@@ -28,6 +28,8 @@ from typing import Any, Sequence
 import keras
 from keras import ops
 
+from mtl_keras import _keras_internals as internals
+
 
 class TowerCoupling:
     """Base of the penalties that couple corresponding weights of parallel towers.
@@ -105,7 +107,7 @@ class TowerCoupling:
         positions = None
         for tower in towers:
             found = []
-            by_name = {layer.name: layer for layer in _sublayers(tower)}
+            by_name = {layer.name: layer for layer in internals.sublayers(tower)}
             for name in self.layers:
                 if name not in by_name:
                     raise ValueError(
@@ -245,11 +247,6 @@ def _nuclear_norm(matrix):
         return upstream * ops.matmul(u, vt)
 
     return ops.sum(s), grad
-
-
-def _sublayers(layer):
-    """All nested sublayers of `layer` (not `layer` itself)."""
-    return list(layer._flatten_layers(include_self=False, recursive=True))
 
 
 _ALIASES = {"l2": L2Coupling, "trace_norm": TraceNormCoupling, "tracenorm": TraceNormCoupling}

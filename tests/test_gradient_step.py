@@ -1,4 +1,4 @@
-"""`gradient_train_step`: gradient methods inside `model.fit`.
+"""`GradientStep`: gradient methods inside `model.fit`.
 
 Equivalence with equal weighting for the plain-sum rule (both modes, with
 regularization and missing labels), every method end-to-end with a `.keras`
@@ -113,9 +113,8 @@ def test_method_trains_in_fit_and_round_trips(name, mode, tmp_path):
 def test_representation_mode_needs_a_shared_representation():
     x, y = _data(16)
     soft = mtl.build_soft_sharing(keras.Input((4,)), mtl.backbones.mlp([8]), _tasks())
-    soft.compile(optimizer="sgd", weighting="mgda_ub")
     with pytest.raises(ValueError, match="mode='parameters'"):
-        soft.fit(x, y, epochs=1, verbose=0)
+        soft.compile(optimizer="sgd", weighting="mgda_ub")  # refused before any step
     mmoe = mtl.build_mmoe(keras.Input((4,)), _tasks(), num_experts=2, expert_units=(8,))
     mmoe.compile(optimizer="sgd", weighting="pcgrad")        # parameters mode fits
     assert np.isfinite(mmoe.fit(x, y, epochs=1, verbose=0).history["loss"][0])
@@ -171,7 +170,7 @@ def test_xla_compiled_step_matches_the_uncompiled_one(name):
         model.compile(optimizer=keras.optimizers.SGD(0.05), weighting=strategy,
                       jit_compile=jit_compile)
         model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
-        assert model._xla_gradient_step == (jit_compile == "auto")
+        assert model.gradient_step.jit_compile == (jit_compile == "auto")
         weights[jit_compile] = [v.numpy() for v in model.trainable_variables]
     for a, b in zip(weights["auto"], weights[False]):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
@@ -258,7 +257,7 @@ def test_layers_without_xla_support_keep_the_step_uncompiled():
     trunk = keras.Model({"island": island, "size": size}, z)
     model = mtl.MultiTaskModel(trunk, _tasks())
     model.compile(optimizer="sgd", weighting="pcgrad")
-    assert not model._xla_gradient_step
+    assert not model.gradient_step.jit_compile
     x = {"island": tf.constant([["Biscoe"], ["Dream"], ["Torgersen"], ["Dream"]] * 4),
          "size": np.linspace(-1, 1, 16, dtype="float32")[:, None]}
     y = {"a": np.linspace(0, 1, 16, dtype="float32"), "b": np.tile([0.0, 1.0], 8)}
@@ -274,9 +273,9 @@ def test_auto_leaves_conv_nets_uncompiled_on_cpu():
                                   mtl.backbones.conv(filters=(2, 4), kernel_size=3,
                                                      dense_units=4), _tasks())
     conv.compile(optimizer="sgd", weighting="pcgrad")
-    assert not conv._xla_gradient_step
+    assert not conv.gradient_step.jit_compile
     conv.compile(optimizer="sgd", weighting="pcgrad", jit_compile=True)
-    assert conv._xla_gradient_step
+    assert conv.gradient_step.jit_compile
     mlp = mtl.build_hard_sharing(keras.Input((4,)), mtl.backbones.mlp([8]), _tasks())
     mlp.compile(optimizer="sgd", weighting="pcgrad")
-    assert mlp._xla_gradient_step
+    assert mlp.gradient_step.jit_compile

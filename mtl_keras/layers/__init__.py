@@ -7,6 +7,7 @@ from mtl_keras.layers.expert_gate import ExpertGate
 from mtl_keras.layers.mlp import MLP
 from mtl_keras.layers.mmoe import MMoE
 from mtl_keras.layers.parallel_towers import ParallelTowers
+from mtl_keras.layers.penalty_layer import PenaltyLayer
 from mtl_keras.layers.task_head import TaskHead
 
 __all__ = [
@@ -17,5 +18,6 @@ __all__ = [
     "MLP",
     "MMoE",
     "ParallelTowers",
+    "PenaltyLayer",
     "TaskHead",
 ]

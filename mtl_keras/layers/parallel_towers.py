@@ -7,10 +7,11 @@ from typing import Any, Sequence
 import keras
 
 from mtl_keras import regularizers
+from mtl_keras.layers.penalty_layer import PenaltyLayer
 
 
 @keras.saving.register_keras_serializable(package="mtl_keras")
-class ParallelTowers(keras.layers.Layer):
+class ParallelTowers(PenaltyLayer):
     """Parallel per-task towers that read the same inputs (soft parameter sharing).
 
     Calling the layer with `task=name` runs only that task's tower, so a
@@ -19,11 +20,11 @@ class ParallelTowers(keras.layers.Layer):
     the dict `{task: tower_output}`.
 
     With a `coupling` (`mtl_keras.regularizers.L2Coupling`,
-    `TraceNormCoupling`), the penalty on corresponding tower weights is part
-    of `layer.losses` (hence of `model.losses`, computed from the current
-    weights like a Keras weight regularizer, in training and evaluation) and
-    is logged by `MultiTaskModel` as `soft_sharing_loss`. It is not part of
-    the inference graph, so exported models do not contain it.
+    `TraceNormCoupling`), the penalty on corresponding tower weights is
+    computed by `penalty()`: `MultiTaskModel` adds it to the loss in training and
+    evaluation and logs it as `soft_sharing_loss`; `layer.losses` and
+    `model.losses` include it, like a Keras weight regularizer. It is not
+    part of the inference graph, so exported models do not contain it.
 
     Args:
         towers: One Keras layer (or model) per task, in `task_names` order.
@@ -79,7 +80,6 @@ class ParallelTowers(keras.layers.Layer):
         self.task_names = task_names
         self.coupling = regularizers.get(coupling)
         self._groups: list[int] = []
-        self._last_penalty = None
 
     def build(self, input_shape):
         spec = keras.tree.map_shape_structure(lambda s: keras.KerasTensor(s), input_shape)
@@ -112,26 +112,6 @@ class ParallelTowers(keras.layers.Layer):
         if self.coupling is None or self.coupling.strength == 0 or not self._groups:
             return None
         return self.coupling(self.coupled_groups())
-
-    def _get_own_losses(self):
-        # Like a Keras weight regularizer: computed from the weights whenever
-        # `losses` is read (by `MultiTaskModel.compute_loss`), so it never
-        # enters the inference graph.
-        losses = super()._get_own_losses()
-        value = self.penalty()
-        self._last_penalty = value
-        if value is not None:
-            losses.append(value)
-        return losses
-
-    @property
-    def last_penalty(self):
-        """The penalty computed by the latest read of `losses` (None: none added).
-
-        `MultiTaskModel` logs this value rather than computing the penalty
-        (e.g. a trace norm's singular values) a second time in a step.
-        """
-        return self._last_penalty
 
     def tower(self, task: str) -> keras.layers.Layer:
         """The tower of `task`."""

@@ -29,12 +29,17 @@ from typing import Sequence
 import keras
 from keras import ops
 
+from mtl_keras import _keras_internals as internals
+from mtl_keras.tasks import Task
+
 
 class Weighting(keras.layers.Layer):
     """Common base of all weighting strategies.
 
-    Subclasses are built with `build_for_tasks(task_names)` by the model at
-    compile time; they create their variables there.
+    `MultiTaskModel.compile` calls `build_for_tasks(tasks)` with the model's
+    `Task`s: the strategy records them (`self.tasks`, `self.task_names`) and
+    creates its variables in `build()`, where it may read what it needs of
+    each task (e.g. `Task.weight`, `Task.kind`).
     """
 
     #: True for methods that combine per-task gradients (see `GradientWeighting`).
@@ -42,15 +47,24 @@ class Weighting(keras.layers.Layer):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
+        self.tasks: tuple[Task, ...] = ()
         self.task_names: tuple[str, ...] = ()
 
     @property
     def num_tasks(self) -> int:
         return len(self.task_names)
 
-    def build_for_tasks(self, task_names: Sequence[str]) -> None:
-        """Records the task order and creates the strategy's variables."""
-        self.task_names = tuple(task_names)
+    def build_for_tasks(self, tasks: Sequence[Task | str]) -> None:
+        """Records the tasks (in output order) and creates the strategy's variables.
+
+        Args:
+            tasks: The model's `Task`s, or just task names for a strategy used
+                on its own (each then counts as a regression task of weight 1).
+        """
+        tasks = tuple(t if isinstance(t, Task) else Task(str(t), "regression")
+                      for t in tasks)
+        self.tasks = tasks
+        self.task_names = tuple(t.name for t in tasks)
         self.build(None)
 
     def build(self, input_shape=None):
@@ -71,9 +85,7 @@ class Weighting(keras.layers.Layer):
         log-variance regularizer of uncertainty weighting), so that summing
         over replicas counts them once.
         """
-        from keras.src.losses.loss import scale_loss_for_distribution
-
-        return scale_loss_for_distribution(value)
+        return internals.scale_loss_for_distribution(value)
 
     def get_config(self):
         return super().get_config()
@@ -101,13 +113,37 @@ class LossWeighting(Weighting):
 class GradientWeighting(Weighting):
     """A strategy that combines the per-task gradients into one update.
 
-    `MultiTaskModel.train_step` computes the `(num_tasks, dim)` matrix of
+    The model's `GradientStep` computes the `(num_tasks, dim)` matrix of
     per-task gradients (w.r.t. the shared parameters or the shared
     representation, following `mode`) and hands it to `combine_gradients`.
     In evaluation, the total loss is the sum of the task losses.
+
+    Attributes:
+        mode: `"parameters"`: the rows are gradients w.r.t. the shared
+            trainable variables; `"representation"`: w.r.t. the shared
+            representation (hard sharing only). `SharedGradientWeighting`
+            makes it a constructor argument.
+        needs_losses: True when `combine_gradients` needs the global task
+            losses (passed as `losses=`; None otherwise).
     """
 
     combines_gradients = True
+    mode = "parameters"
+    needs_losses = False
+
+    def check_model(self, model) -> None:
+        """Raises `ValueError` when `mode` does not fit `model`'s architecture.
+
+        Called by `MultiTaskModel.compile`, before any step.
+        """
+        if self.mode == "representation" and not model.has_shared_representation:
+            raise ValueError(
+                f"{type(self).__name__}(mode='representation') needs one shared "
+                "representation that every head reads (hard sharing). Expected a "
+                "model whose trunk outputs one tensor. Received: a trunk that "
+                "outputs one representation per task (soft sharing, cross-stitch, "
+                "MMoE/PLE). Use mode='parameters' for this architecture."
+            )
 
     def combine(self, losses, global_losses, present, training):
         weights = ops.stop_gradient(present)

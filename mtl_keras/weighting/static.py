@@ -40,26 +40,19 @@ class StaticWeighting(LossWeighting):
             str(k): validate_weight(v, f"the weight of task {k!r}")
             for k, v in (weights or {}).items()
         }
-        self._defaults: dict[str, float] = {}
 
-    def set_task_defaults(self, defaults: Mapping[str, float]) -> None:
-        """Weights to use for tasks not named in `weights` (from `Task.weight`)."""
-        self._defaults = dict(defaults)
-
-    def build_for_tasks(self, task_names):
-        unknown = sorted(set(self.weights_by_task) - set(task_names))
+    def build(self, input_shape=None):
+        unknown = sorted(set(self.weights_by_task) - set(self.task_names))
         if unknown:
             raise ValueError(
                 f"Static weights name tasks that do not exist: {unknown}. "
-                f"Expected names among {list(task_names)}."
+                f"Expected names among {list(self.task_names)}."
             )
-        super().build_for_tasks(task_names)
 
     @property
     def task_weights(self) -> list[float]:
-        return [
-            self.weights_by_task.get(n, self._defaults.get(n, 1.0)) for n in self.task_names
-        ]
+        """Each task's weight: from `weights`, else its `Task.weight`."""
+        return [self.weights_by_task.get(t.name, t.weight) for t in self.tasks]
 
     def compute_weights(self, global_losses, present, training):
         return ops.convert_to_tensor(self.task_weights, "float32")

@@ -83,22 +83,14 @@ class UncertaintyWeighting(LossWeighting):
                 f"Received: initial_log_variance={initial_log_variance!r}"
             )
         self.initial_log_variance = value
-        self._kinds: dict[str, str] = {}
 
-    def set_task_kinds(self, kinds: Mapping[str, str]) -> None:
-        """Task kinds (from `Task.kind`) that pick the default form; set by compile."""
-        self._kinds = dict(kinds)
-
-    def build_for_tasks(self, task_names):
-        unknown = sorted(set(self.forms) - set(task_names))
+    def build(self, input_shape=None):
+        unknown = sorted(set(self.forms) - set(self.task_names))
         if unknown:
             raise ValueError(
                 f"Uncertainty forms name tasks that do not exist: {unknown}. "
-                f"Expected names among {list(task_names)}."
+                f"Expected names among {list(self.task_names)}."
             )
-        super().build_for_tasks(task_names)
-
-    def build(self, input_shape=None):
         self.log_variances = self.add_weight(
             shape=(self.num_tasks,),
             initializer=keras.initializers.Constant(self.initial_log_variance),
@@ -111,7 +103,8 @@ class UncertaintyWeighting(LossWeighting):
         """The form (`"regression"` or `"classification"`) used for task `name`."""
         if name in self.forms:
             return self.forms[name]
-        return _FORM_OF_KIND.get(self._kinds.get(name, "regression"), "regression")
+        kind = self.tasks[self.task_names.index(name)].kind
+        return _FORM_OF_KIND.get(kind, "regression")
 
     @property
     def coefficients(self) -> list[float]:

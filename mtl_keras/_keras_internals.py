@@ -1,0 +1,108 @@
+"""Every use of Keras internals in mtl_keras, in one place.
+
+Each function below wraps one private Keras name that has no public
+equivalent, says why it is needed, and is exercised by
+`tests/test_keras_internals.py`, which fails loudly (naming the function)
+if a Keras release renames or changes it. setup.cfg allows only the Keras
+versions this suite has run on.
+
+Nothing else in the package may import `keras.src` or read a private
+attribute of a Keras object.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras.src.backend.tensorflow import trainer as _tf_trainer
+from keras.src.losses import loss as _loss_module
+from keras.src.trainers import compile_utils as _compile_utils
+from keras.src.utils import tracking as _tracking
+
+#: Keras' container of compiled metrics. `TaskMetricsList` subclasses it so that
+#: callbacks with `mode="auto"` find the direction of `val_<task>_<metric>`
+#: (they look metrics up in such containers only).
+MetricsList = _compile_utils.MetricsList
+
+#: Runs a method without Keras' automatic tracking of the attributes it sets
+#: (trackers rebuilt on every `compile` must not become saved sub-objects).
+untracked = _tracking.no_automatic_dependency_tracking
+
+#: Name of the `Trainer` hook that builds a model from one batch before `fit`
+#: under a distribution strategy; `MultiTaskModel` overrides it (see
+#: `first_replica_batch`). `tests/test_keras_internals.py` checks it exists, so
+#: a renamed hook cannot silently skip the override.
+SYMBOLIC_BUILD_HOOK = "_maybe_symbolic_build"
+
+
+def scale_loss_for_distribution(value):
+    """Divides a loss term by the number of replicas (Keras' own rule)."""
+    return _loss_module.scale_loss_for_distribution(value)
+
+
+def unscale_loss_for_distribution(value):
+    """Multiplies a loss term back by the number of replicas, for logging."""
+    return _loss_module.unscale_loss_for_distribution(value)
+
+
+def loss_tracker(model: keras.Model) -> keras.metrics.Mean:
+    """The `Mean` metric behind the `loss` log entry, created by `compile`.
+
+    Keras' own `train_step` updates it; `MultiTaskModel`'s gradient step
+    updates it the same way.
+    """
+    return model._loss_tracker
+
+
+def is_multi_worker(strategy) -> bool:
+    """Whether Keras reduces logs across workers (MultiWorkerMirroredStrategy)."""
+    return bool(_tf_trainer._collective_all_reduce_multi_worker(strategy))
+
+
+def has_own_strategy(model: keras.Model) -> bool:
+    """Whether `model` was created under a `tf.distribute` strategy's scope."""
+    return model._distribute_strategy is not None
+
+
+def sublayers(layer: keras.layers.Layer) -> list:
+    """Every layer nested in `layer` (recursively), without `layer` itself."""
+    return list(layer._flatten_layers(include_self=False))
+
+
+def replace_tracked(model: keras.Model, old, new, attribute: str) -> None:
+    """Sets `model.<attribute> = new`, dropping `old` from the model's sub-layers.
+
+    A compiled model's tracker is locked, and Keras keeps a layer assigned to
+    an attribute in its list of sub-layers (and weights) after the attribute
+    is re-assigned: recompiling with another weighting strategy must replace
+    the strategy, not add a second one.
+    """
+    tracker = model._tracker
+    locked = tracker.locked
+    tracker.unlock()
+    try:
+        if old is not None and old is not new:
+            tracker.untrack(old)
+            if old in model._layers:
+                model._layers.remove(old)
+        setattr(model, attribute, new)
+    finally:
+        if locked:
+            tracker.lock()
+
+
+def first_replica_batch(strategy, iterator):
+    """This worker's first replica's part of the next batch of a Keras iterator."""
+    for _, _, it in iterator:
+        batch = next(it)
+        return tf.nest.map_structure(
+            lambda v: strategy.experimental_local_results(v)[0]
+            if isinstance(v, tf.distribute.DistributedValues) else v,
+            batch,
+        )
+    return None
+
+
+def symbolic_build_hook_exists() -> bool:
+    """Whether Keras' TensorFlow trainer still has the hook `MultiTaskModel` overrides."""
+    return callable(getattr(_tf_trainer.TensorFlowTrainer, SYMBOLIC_BUILD_HOOK, None))
