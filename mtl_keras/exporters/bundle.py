@@ -10,6 +10,7 @@ publishes nothing, and its message names the format.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from typing import Any, Sequence
@@ -103,6 +104,7 @@ def export_all(
     ['savedmodel', 'tflite']
     """
     sig.check_model(model)
+    saved_model_lib.check_model_name(model_name)
     formats, quantizations = list(formats), list(quantizations)
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
@@ -120,7 +122,7 @@ def export_all(
             f"Expected out_dir to be a directory (or nothing). Received: {out_dir}, a file. "
             "Nothing was exported."
         )
-    saved_model_lib.check_directory(out_dir)
+    staging.check_directory(out_dir)
     tflite_paths, skipped = {}, []
     if "tflite" in formats:
         for q in quantizations:
@@ -199,31 +201,31 @@ def export_all(
     return reports
 
 
-class _naming:
-    """Re-raises an unexpected error of one format as a `RuntimeError` naming it.
+@contextlib.contextmanager
+def _naming(fmt, quantization=None):
+    """Makes an error while building one format name that format.
 
-    Errors of this package that already name what failed pass unchanged.
+    This package's own errors (`VerificationError`, `UnsupportedOpError`, a
+    missing optional package), file-system errors, and errors that already name
+    the format pass unchanged; a plain `ValueError` / `TypeError` gets the
+    format in front of its message; anything else (a converter's or ONNX
+    Runtime's internal error) becomes a `RuntimeError` naming the format.
     """
-
-    _OWN = (verify.VerificationError, tflite_lib.UnsupportedOpError, ImportError,
-            FileExistsError)
-
-    def __init__(self, fmt, quantization=None):
-        self.word = _LABELS.get(fmt, fmt)
-        self.label = self.word + (f" {quantization}" if quantization else "")
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, error, tb):
-        if error is None or not isinstance(error, Exception) or isinstance(error, self._OWN):
-            return False
+    word = _LABELS[fmt]
+    label = word + (f" {quantization}" if quantization else "")
+    try:
+        yield
+    except (verify.VerificationError, tflite_lib.UnsupportedOpError, ImportError, OSError):
+        raise
+    except Exception as error:
         text = str(error).strip()
-        if isinstance(error, (RuntimeError, ValueError)) and self.word in text:
-            return False
+        if isinstance(error, (RuntimeError, ValueError)) and word in text:
+            raise  # e.g. "TFLite conversion failed: ..."
+        if type(error) in (ValueError, TypeError):
+            raise type(error)(f"{label} export: {text}") from error
         first = text.splitlines()[0] if text else ""
         raise RuntimeError(
-            f"export_all: {self.label} export failed ({type(error).__name__}: {first[:500]}); "
+            f"export_all: {label} export failed ({type(error).__name__}: {first[:500]}); "
             "nothing was published."
         ) from error
 

@@ -168,11 +168,10 @@ def build(model, path, task=None, sample_inputs=None, labelled_sample=None,
     output_names = [o.name for o in session.get_outputs()]
     feed = sig.as_feed(model, sample_inputs) if sample_inputs is not None else \
         sig.random_inputs(model)
-    missing = sorted(set(input_names) - set(feed))
-    if missing:
+    if sorted(input_names) != sorted(feed):
         raise RuntimeError(
-            f"The converted ONNX graph expects inputs {sorted(input_names)}; the model's "
-            f"are {sorted(feed)} (extra: {missing}). Nothing was written.")
+            f"Expected the converted ONNX graph's inputs to be the model's, {sorted(feed)}. "
+            f"Received: {sorted(input_names)}. Nothing was written.")
 
     def run(_, f):
         try:

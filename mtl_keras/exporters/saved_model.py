@@ -62,36 +62,21 @@ def write_saved_model(model, path: str, tasks: list[str] | None = None) -> None:
     build_archive(model, tasks).write_out(path, verbose=False)
 
 
-def _check_base_dir(base_dir: str, model_name: str) -> str:
+def check_model_name(model_name: str) -> None:
+    """Raises `ValueError` unless `model_name` can name a directory and a served model."""
     if not isinstance(model_name, str) or not _NAME.match(model_name):
         raise ValueError(
             "Expected model_name to be letters, digits, '_', '-' or '.', starting with "
             f"a letter or digit. Received: model_name={model_name!r}"
         )
+
+
+def _check_base_dir(base_dir: str, model_name: str) -> str:
+    check_model_name(model_name)
     base_dir = os.path.abspath(os.fspath(base_dir))
     model_dir = os.path.join(base_dir, model_name)
-    check_directory(model_dir)
+    staging.check_directory(model_dir)
     return model_dir
-
-
-def check_directory(path: str) -> None:
-    """Raises `FileExistsError` unless `path` is a directory or can be created as one.
-
-    `path` and every existing ancestor must be directories (not files).
-    """
-    current = os.path.abspath(path)
-    while True:
-        if os.path.exists(current):
-            if not os.path.isdir(current):
-                raise FileExistsError(
-                    f"Expected a directory (or nothing) at {current}. Received: a file. "
-                    "Nothing was exported."
-                )
-            return
-        parent = os.path.dirname(current)
-        if parent == current:
-            return
-        current = parent
 
 
 def existing_versions(model_dir: str) -> list[int]:

@@ -147,6 +147,28 @@ def write_atomic(target: str, content: bytes) -> None:
         raise
 
 
+def check_directory(path: str) -> None:
+    """Raises `FileExistsError` unless `path` is a directory or can be created as one.
+
+    `path` and every existing ancestor must be directories, not files.
+    """
+    path = os.path.abspath(path)
+    current = path
+    while True:
+        if os.path.exists(current):
+            if not os.path.isdir(current):
+                where = "" if current == path else f" (a parent of {path})"
+                raise FileExistsError(
+                    f"Expected a directory (or nothing) at {current}{where}. Received: a "
+                    "file. Nothing was exported."
+                )
+            return
+        parent = os.path.dirname(current)
+        if parent == current:
+            return
+        current = parent
+
+
 def remove_stale(directory: str) -> list[str]:
     """Removes `.tmp-export-*` entries in `directory` left by dead exports.
 

@@ -30,7 +30,7 @@ import tensorflow as tf
 from mtl_keras.exporters import signatures as sig
 from mtl_keras.exporters import precision, staging, verify
 from mtl_keras.exporters.flatbuffer import share_identical_vectors
-from mtl_keras.exporters.saved_model import check_directory, write_saved_model
+from mtl_keras.exporters.saved_model import write_saved_model
 
 QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
 
@@ -208,14 +208,14 @@ def targets(model, path: str, per_task: bool = False, tasks: list[str] | None = 
             raise FileExistsError(
                 f"Expected a directory for per_task=True at {path}. Received: a file."
             )
-        check_directory(path)
+        staging.check_directory(path)
         found = {os.path.join(path, f"{n}.tflite"): [n] for n in names}
     else:
         if os.path.isdir(path):
             raise FileExistsError(
                 f"Expected a .tflite file path. Received: {path}, an existing directory."
             )
-        check_directory(os.path.dirname(path))
+        staging.check_directory(os.path.dirname(path))
         found = {path: [sig.DEFAULT_SIGNATURE] + names}
     if not overwrite:
         existing = [t for t in found if os.path.exists(t)]

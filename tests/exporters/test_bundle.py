@@ -166,3 +166,14 @@ def test_export_all_with_onnx(tmp_path):
                                        labelled_sample=(features, labels))
     assert [(r.format, r.path) for r in reports] == [("onnx", str(tmp_path / "onnx" / "m.onnx"))]
     assert reports[0].ok and os.listdir(tmp_path) == ["onnx"]
+
+
+def test_an_argument_error_inside_a_format_names_the_format(tmp_path):
+    model = make_model()
+    features, labels = make_sample(n=4)
+    del features["z"]   # the labelled sample lacks an input
+    with pytest.raises(ValueError, match=r"^SavedModel export: Expected inputs with keys"):
+        mtl.exporters.export_all(model, tmp_path, labelled_sample=(features, labels))
+    with pytest.raises(ValueError, match="Expected model_name"):
+        mtl.exporters.export_all(model, tmp_path, model_name="../up", formats=["tflite"])
+    assert _tree(tmp_path) == []
