@@ -8,6 +8,7 @@ from __future__ import annotations
 
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from mtl_keras.weighting.gradient_common import (
@@ -38,6 +39,16 @@ def graddrop(grads, present=None, seed=(0, 0), leak: float = 0.0):
     Returns:
         `(direction (dim,), kept_fraction (num_tasks,))`.
 
+    Raises:
+        ValueError: For a malformed matrix or mask or (eagerly) NaN or inf in
+            a present row; in a graph such input gives the zero update.
+
+    Scale: the purity `P` is a ratio, so the masks do not depend on the
+    gradients' scale and the direction is homogeneous of degree 1
+    (`graddrop(s G) = s graddrop(G)` with the same seed), exactly for powers
+    of two. No solver, no epsilon: a coordinate where every gradient is
+    exactly 0 has `P = 1/2` and contributes 0.
+
     Example:
 
     >>> d, kept = graddrop([[1.0, 2.0], [3.0, -2.0]], seed=(0, 0))
@@ -46,10 +57,18 @@ def graddrop(grads, present=None, seed=(0, 0), leak: float = 0.0):
     """
     grads = as_matrix(grads)
     present = as_present(present, grads)
-    grads = grads * present[:, None]
+    grads = tf.where(present[:, None] > 0, grads, 0.0)     # absent rows: ignored
     magnitudes = tf.abs(grads)
     total = tf.reduce_sum(grads, 0)
     abs_total = tf.reduce_sum(magnitudes, 0)
+    # A NaN or inf in a present row makes its column's absolute sum non-finite.
+    finite = tf.reduce_all(tf.math.is_finite(abs_total))
+    if tf.executing_eagerly() and not bool(finite):
+        bad = np.flatnonzero(~np.isfinite(grads.numpy()).all(axis=1)).tolist()
+        raise ValueError(
+            f"Expected finite gradients for graddrop. Received: NaN or inf in row(s) {bad} "
+            "of the gradient matrix (tasks that are present)."
+        )
     purity = 0.5 * (1.0 + tf.math.divide_no_nan(total, abs_total))
     u = hashed_uniform(tf.shape(purity), seed)
     # The surviving sign per coordinate: +1 if P > U, -1 if P < U (0 if equal).
@@ -66,7 +85,9 @@ def graddrop(grads, present=None, seed=(0, 0), leak: float = 0.0):
         direction = leak * total + (1.0 - leak) * direction
         kept_share = tf.where(tf.reduce_sum(magnitudes, 1) > 0,
                               leak + (1.0 - leak) * kept_share, 0.0)
-    return direction, kept_share * present
+    # Non-finite input (graphs only): the zero update.
+    return (tf.where(finite, direction, 0.0),
+            tf.where(tf.logical_and(finite, present > 0), kept_share, 0.0))
 
 
 @keras.saving.register_keras_serializable(package="mtl_keras")

@@ -11,11 +11,9 @@ import keras
 import tensorflow as tf
 
 from mtl_keras.weighting.gradient_common import (
-    resolve_seed,
-    SharedGradientWeighting, as_matrix, compiled, as_present, masked_gram, safe_sqrt,
-    validate_number,
-    weighted_sum,
+    SharedGradientWeighting, compiled, resolve_seed, safe_sqrt, validate_number,
 )
+from mtl_keras.weighting.numerics import finish, prepare
 from mtl_keras.weighting.pcgrad import random_orders
 
 
@@ -35,6 +33,12 @@ def gradvac(grads, targets, present=None, beta: float = 0.5, seed=(0, 0)):
     computed on the Gram matrix, so implied weights are returned. The paper
     applies it per layer; here it acts on the whole flattened matrix.
 
+    Accuracy: exact up to float32 rounding (no solver). Scale: the weights
+    and the new targets are invariant and the direction homogeneous of
+    degree 1 (`gradvac(s G) = s gradvac(G)`), exactly for powers of two: the
+    norms come from the power-of-two-normalised Gram matrix, with no
+    epsilon (a gradient is left alone only when it is exactly zero).
+
     Args:
         grads: `(num_tasks, dim)` per-task gradients.
         targets: `(num_tasks, num_tasks)` current targets `phi_hat`.
@@ -45,6 +49,11 @@ def gradvac(grads, targets, present=None, beta: float = 0.5, seed=(0, 0)):
     Returns:
         `(direction (dim,), weights (num_tasks,), new_targets)`.
 
+    Raises:
+        ValueError: For a malformed matrix or mask or (eagerly) NaN or inf in
+            a present row; in a graph such input gives the zero update and
+            unchanged targets.
+
     Example:
 
     >>> import tensorflow as tf
@@ -52,13 +61,14 @@ def gradvac(grads, targets, present=None, beta: float = 0.5, seed=(0, 0)):
     >>> [round(float(v), 3) for v in d]
     [0.5, 1.5]
     """
-    grads = as_matrix(grads)
-    present = as_present(present, grads)
+    prep = prepare(grads, present, "gradvac")
     targets = tf.convert_to_tensor(targets, tf.float32)
     seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
-    weights, new_targets = _gradvac_weights(masked_gram(grads, present), targets, present,
-                                            random_orders(grads.shape[0], seed), float(beta))
-    return weighted_sum(weights * present, grads), weights, new_targets
+    weights, new_targets = _gradvac_weights(prep.k, targets, prep.present,
+                                            random_orders(prep.grads.shape[0], seed), float(beta))
+    # Non-finite input (graphs only): zero update, targets left alone.
+    new_targets = tf.where(prep.finite, new_targets, targets)
+    return (*finish(weights, prep), new_targets)
 
 
 @compiled

@@ -9,9 +9,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from mtl_keras.weighting.gradient_common import (
-    SharedGradientWeighting, as_matrix, as_present, masked_gram, safe_sqrt, weighted_sum,
-)
+from mtl_keras.weighting.gradient_common import SharedGradientWeighting, compiled
+from mtl_keras.weighting.numerics import RCOND, cosines, finish, prepare
 
 
 def imtl_g(grads, present=None):
@@ -19,11 +18,36 @@ def imtl_g(grads, present=None):
 
     Finds `alpha` with `sum_i alpha_i = 1` such that `d = sum_i alpha_i g_i`
     has the same projection on every unit gradient `u_i = g_i / ||g_i||`:
-    `d . u_i = d . u_j` for all tasks. This is the paper's closed form
-    `alpha_{2:T} = g_1 U^T (D U^T)^{-1}` (`D` rows `g_1 - g_i`, `U` rows
-    `u_1 - u_i`), written as one linear system in the Gram matrix and solved
-    with a pseudo-inverse so that (near-)singular cases stay finite.
-    Convention: weights sum to 1. Absent tasks and zero gradients get weight 0.
+    `d . u_i = d . u_j` for all tasks. In the paper's closed form
+    `alpha_{2:T} = g_1 U^T (D U^T)^{-1}` the badly scaled system mixes
+    gradients and unit vectors; here it is solved in scale-free form: with
+    the cosine matrix `C` (`C_ij = u_i . u_j`), `x = C^+ 1` gives
+    `d ~ sum_i x_i u_i` with `d . u_i = (C x)_i = 1`, and
+    `alpha_i = (x_i / ||g_i||) / sum_j (x_j / ||g_j||)`. Convention: weights
+    sum to 1. Absent tasks and zero gradients get weight 0.
+
+    Rank-deficient gradients (eigenvalues of `C` below `128 T eps` times the
+    largest, `eps = 2^-23`; e.g. `g3 = g1 + g2`): `x` is the minimum-norm
+    least-squares solution of `C x = 1`. When `1` is in the range of `C`
+    the projections are still exactly equal; otherwise they are equal in the
+    least-squares sense (`C x` is the projection of `1` onto the range of
+    `C`) and positive, never a silent zero update. (The exact equations of
+    the paper then only have `d = 0`.) Two rare cases are handled too:
+
+    * no direction has positive projections on every task (`C x = 0`, e.g.
+      two opposed gradients): `d = 0`, with the weights of the exact
+      solution of the paper's equations (`(1/2, 1/2)` for two opposed
+      gradients);
+    * the equal-projection direction needs weights whose sum is negative or
+      below `2^-10` of their absolute sum: the weights are divided by
+      `max(|sum|, 2^-10 sum of |weights|)` instead of the sum, so the
+      projections stay positive (the paper's normalisation would flip the
+      direction or blow it up).
+
+    Accuracy: exact up to float32 rounding (a `T x T` symmetric
+    eigendecomposition); tested against a float64 reference. Scale: weights
+    are invariant and the direction homogeneous of degree 1
+    (`imtl_g(s G) = s imtl_g(G)`), exactly for powers of two.
 
     Args:
         grads: `(num_tasks, dim)` per-task gradients.
@@ -32,34 +56,45 @@ def imtl_g(grads, present=None):
     Returns:
         `(direction (dim,), weights (num_tasks,))`.
 
+    Raises:
+        ValueError: For a malformed matrix or mask or (eagerly) NaN or inf in
+            a present row; in a graph such input gives the zero update.
+
     Example:
 
     >>> d, w = imtl_g([[2.0, 0.0], [0.0, 1.0]])
     >>> [round(float(v), 3) for v in w]
     [0.333, 0.667]
     """
-    grads = as_matrix(grads)
-    present = as_present(present, grads)
-    alpha = _imtl_weights(masked_gram(grads, present), present)
-    return weighted_sum(alpha * present, grads), alpha
+    prep = prepare(grads, present, "imtl_g")
+    return finish(_imtl_weights(prep.k, prep.present), prep)
 
 
+@compiled
 def _imtl_weights(k, present):
     t = k.shape[0]
-    norms = safe_sqrt(tf.linalg.diag_part(k))
-    active = tf.cast(norms > 0, tf.float32) * present
-    inv = tf.math.divide_no_nan(1.0, norms)
-    # Unknowns [alpha (t), lam]: active i: (K alpha)_i / ||g_i|| - lam = 0;
-    # inactive i: alpha_i = 0; and sum(alpha) = 1.
-    proj = k * inv[:, None]
-    rows = active[:, None] * proj + (1.0 - active)[:, None] * tf.eye(t)
-    lam_col = -active[:, None]
-    top = tf.concat([rows, lam_col], axis=1)
-    last = tf.concat([active, tf.zeros([1])], axis=0)[None, :]
-    a = tf.concat([top, last], axis=0)
-    b = tf.concat([tf.zeros([t]), tf.ones([1])], axis=0)
-    sol = tf.linalg.matvec(tf.linalg.pinv(a), b)
-    return sol[:t] * active * tf.cast(tf.reduce_sum(active) > 0, tf.float32)
+    norms = tf.sqrt(tf.maximum(tf.linalg.diag_part(k), 0.0))
+    active = tf.logical_and(present > 0, norms > 0)
+    ones = tf.cast(active, tf.float32)
+    c = cosines(k) * ones[:, None] * ones[None, :]
+    lam, v = tf.linalg.eigh(c)
+    keep = lam > RCOND * t * tf.reduce_max(lam)
+    inv = tf.where(keep, 1.0 / tf.where(keep, lam, 1.0), 0.0)
+    coords = tf.linalg.matvec(v, ones, transpose_a=True)
+    x = tf.linalg.matvec(v, inv * coords) * ones            # C^+ 1
+    proj = tf.tensordot(ones, tf.linalg.matvec(c, x), 1)    # 1 . C x = |P_range 1|^2
+    y = tf.math.divide_no_nan(x, norms)                      # x_i / ||g_i||
+    total = tf.reduce_sum(y)
+    scale = tf.maximum(tf.abs(total), 2.0 ** -10 * tf.reduce_sum(tf.abs(y)))
+    alpha = tf.math.divide_no_nan(y, scale)
+    # No direction with positive projections (1 orthogonal to the range of
+    # C): d = 0, weights from the null space, y in null(C), sum y_i/|g_i| = 1.
+    inv_norms = tf.math.divide_no_nan(ones, norms)
+    null = tf.linalg.matvec(v, tf.where(keep, 0.0, 1.0)
+                            * tf.linalg.matvec(v, inv_norms, transpose_a=True)) * ones
+    null_alpha = tf.math.divide_no_nan(null * inv_norms, tf.tensordot(null, inv_norms, 1))
+    none = proj <= RCOND * t * tf.reduce_sum(ones)
+    return tf.where(none, null_alpha, alpha)
 
 
 @keras.saving.register_keras_serializable(package="mtl_keras")

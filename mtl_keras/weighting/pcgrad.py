@@ -11,9 +11,9 @@ import keras
 import tensorflow as tf
 
 from mtl_keras.weighting.gradient_common import (
-    hashed_bits, resolve_seed,
-    SharedGradientWeighting, as_matrix, compiled, as_present, masked_gram, weighted_sum,
+    SharedGradientWeighting, compiled, hashed_bits, resolve_seed,
 )
+from mtl_keras.weighting.numerics import finish, prepare
 
 
 def random_orders(num_tasks: int, seed) -> tf.Tensor:
@@ -36,6 +36,12 @@ def pcgrad(grads, present=None, seed=(0, 0)):
     on the Gram matrix, so every projected gradient is a linear combination
     `g_i' = sum_j C_ij g_j` and the implied weights are `sum_i C_ij`.
 
+    Accuracy: exact up to float32 rounding (no solver; a zero gradient is
+    never projected on). Scale: weights are invariant and the direction
+    homogeneous of degree 1 (`pcgrad(s G) = s pcgrad(G)`), exactly for
+    powers of two, since the projections only use ratios of inner products
+    of the power-of-two-normalised Gram matrix.
+
     Args:
         grads: `(num_tasks, dim)` per-task gradients (static `num_tasks`).
         present: Optional `(num_tasks,)` 0/1 mask; absent tasks are left out.
@@ -45,18 +51,20 @@ def pcgrad(grads, present=None, seed=(0, 0)):
     Returns:
         `(direction (dim,), weights (num_tasks,))` with `direction = weights @ grads`.
 
+    Raises:
+        ValueError: For a malformed matrix or mask or (eagerly) NaN or inf in
+            a present row; in a graph such input gives the zero update.
+
     Example:
 
     >>> d, w = pcgrad([[1.0, 0.0], [-1.0, 1.0]])
     >>> [round(float(v), 3) for v in d]
     [0.5, 1.5]
     """
-    grads = as_matrix(grads)
-    present = as_present(present, grads)
+    prep = prepare(grads, present, "pcgrad")
     seed = tf.cast(tf.convert_to_tensor(seed), tf.int64)
-    weights = _pcgrad_weights(masked_gram(grads, present), present,
-                              random_orders(grads.shape[0], seed))
-    return weighted_sum(weights * present, grads), weights
+    weights = _pcgrad_weights(prep.k, prep.present, random_orders(prep.grads.shape[0], seed))
+    return finish(weights, prep)
 
 
 @compiled
