@@ -123,7 +123,7 @@ def export_all(
             "Nothing was exported."
         )
     staging.check_directory(out_dir)
-    tflite_paths, skipped = {}, []
+    tflite_paths, skipped, planned = {}, [], []
     if "tflite" in formats:
         for q in quantizations:
             suffix = "" if per_task else ".tflite"
@@ -131,13 +131,21 @@ def export_all(
             if q == "int8" and representative_data is None:
                 skipped.append(path)
                 continue
-            tflite_lib.targets(model, path, per_task, overwrite=overwrite)
+            planned.extend(tflite_lib.targets(model, path, per_task, overwrite=True))
             tflite_paths[q] = path
         if "int8" in tflite_paths:
             tflite_lib.check_representative(model, representative_data)
     onnx_path = os.path.join(out_dir, "onnx", f"{model_name}.onnx")
     if "onnx" in formats:
-        onnx_lib.check_target(model, onnx_path, overwrite=overwrite)
+        onnx_lib.import_converter()   # the optional packages, before any work
+        planned.append(onnx_lib.check_target(model, onnx_path, overwrite=True))
+    existing = [f for f in planned if os.path.exists(f)]
+    if existing and not overwrite:
+        raise FileExistsError(
+            f"Expected new file paths. Received existing: {existing}. Pass overwrite=True "
+            "to replace them, or export into another directory (the SavedModel becomes a "
+            "new version either way). Nothing was exported."
+        )
     if "savedmodel" in formats:
         saved_model_lib.check_arguments(model, os.path.join(out_dir, "serving"), model_name)
 

@@ -26,7 +26,8 @@ from mtl_keras.exporters import staging, verify
 DEFAULT_OPSET = 17
 
 
-def _import_converter():
+def import_converter():
+    """`(tf2onnx, onnxruntime)`, or an `ImportError` that says how to install them."""
     try:
         import onnxruntime
         import tf2onnx
@@ -48,7 +49,7 @@ def convert(model, task: str | None = None, opset: int = DEFAULT_OPSET) -> bytes
     inputs are graph inputs: the function is frozen (captures folded into
     constants) and converted from its `GraphDef`.
     """
-    tf2onnx, _ = _import_converter()
+    tf2onnx, _ = import_converter()
     name = sig.DEFAULT_SIGNATURE if task is None else task
     fn = sig.serving_functions(model, [] if task is None else [task])[name]
     concrete = tf.function(fn).get_concrete_function(sig.input_signature(model))
@@ -150,7 +151,7 @@ def check_target(model, path, task=None, opset=DEFAULT_OPSET, overwrite=False) -
 def build(model, path, task=None, sample_inputs=None, labelled_sample=None,
           opset=DEFAULT_OPSET, tolerance=None):
     """Converts and verifies; returns `(report, staging.StagedFile)` (nothing written)."""
-    _, onnxruntime = _import_converter()
+    _, onnxruntime = import_converter()
     name = sig.DEFAULT_SIGNATURE if task is None else task
     try:
         content = convert(model, task, opset)

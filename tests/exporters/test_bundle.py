@@ -88,19 +88,20 @@ def _tree(path):
 
 def test_second_export_refuses_existing_files_unless_overwrite(tmp_path):
     model = make_model()
-    mtl.exporters.export_all(model, tmp_path, model_name="m", formats=["savedmodel", "tflite"],
-                             quantizations=["float32"])
+    kwargs = dict(model_name="m", formats=["savedmodel", "tflite", "onnx"],
+                  quantizations=["float32", "dynamic"])
+    mtl.exporters.export_all(model, tmp_path, **kwargs)
     lite = tmp_path / "tflite" / "m_float32.tflite"
     lite.write_bytes(b"kept")        # marks the file of the first export
     before = _tree(tmp_path)
-    with pytest.raises(FileExistsError, match=f"{lite}.*overwrite=True"):
-        mtl.exporters.export_all(model, tmp_path, model_name="m",
-                                 formats=["savedmodel", "tflite"], quantizations=["float32"])
+    existing = [str(lite), str(tmp_path / "tflite" / "m_dynamic.tflite"),
+                str(tmp_path / "onnx" / "m.onnx")]
+    with pytest.raises(FileExistsError) as info:
+        mtl.exporters.export_all(model, tmp_path, **kwargs)
+    assert f"Received existing: {existing}. Pass overwrite=True" in str(info.value)
     assert _tree(tmp_path) == before and lite.read_bytes() == b"kept"
     assert os.listdir(tmp_path / "serving" / "m") == ["1"]   # no version 2 either
-    reports = mtl.exporters.export_all(model, tmp_path, model_name="m",
-                                       formats=["savedmodel", "tflite"],
-                                       quantizations=["float32"], overwrite=True)
+    reports = mtl.exporters.export_all(model, tmp_path, overwrite=True, **kwargs)
     assert reports[0].path == str(tmp_path / "serving" / "m" / "2")   # versions add up
     assert lite.read_bytes()[4:8] == b"TFL3"
 
@@ -177,3 +178,19 @@ def test_an_argument_error_inside_a_format_names_the_format(tmp_path):
     with pytest.raises(ValueError, match="Expected model_name"):
         mtl.exporters.export_all(model, tmp_path, model_name="../up", formats=["tflite"])
     assert _tree(tmp_path) == []
+
+
+def test_missing_onnx_packages_are_found_before_any_work(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_onnxruntime(name, *args, **kwargs):
+        if name == "onnxruntime":
+            raise ImportError("No module named 'onnxruntime'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_onnxruntime)
+    with pytest.raises(ImportError, match=r'pip install "mtl-keras\[onnx\]"'):
+        mtl.exporters.export_all(make_model(), tmp_path, formats=["savedmodel", "onnx"])
+    assert os.listdir(tmp_path) == []   # not even the SavedModel's temporary directory
