@@ -11,10 +11,12 @@ from typing import Any, Mapping, Sequence
 import keras
 
 from mtl_keras import backbones
-from mtl_keras.builders.hard_sharing import apply_preprocessing, normalize_inputs
+from mtl_keras.builders._inputs import apply_preprocessing, normalize_inputs, single_input
 from mtl_keras.layers.cross_stitch import CrossStitch
 from mtl_keras.model import MultiTaskModel
 from mtl_keras.tasks import Task, validate_tasks
+
+__all__ = ["build_cross_stitch"]
 
 
 def build_cross_stitch(
@@ -74,9 +76,7 @@ def build_cross_stitch(
     for stage in stages:
         if not isinstance(stage, keras.layers.Layer):
             raise TypeError(f"Expected every stage to be a Keras layer. Received: {stage!r}")
-    x = apply_preprocessing(inputs, preprocessing)
-    if isinstance(x, dict) and len(x) == 1 and isinstance(stages[0], keras.Model):
-        x = next(iter(x.values()))
+    x = single_input(apply_preprocessing(inputs, preprocessing), stages[0])
     acts = [x] * len(names)
     for s, stage in enumerate(stages):
         acts = [backbones.clone(stage, f"tower_{n}_{s}")(a) for n, a in zip(names, acts)]

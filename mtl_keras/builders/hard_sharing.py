@@ -9,45 +9,11 @@ from typing import Any, Mapping, Sequence
 
 import keras
 
+from mtl_keras.builders._inputs import apply_preprocessing, normalize_inputs, single_input
 from mtl_keras.model import MultiTaskModel
 from mtl_keras.tasks import Task, validate_tasks
 
-
-def normalize_inputs(inputs: Any):
-    """Validates builder inputs: a `keras.Input`, a list or a dict of them."""
-    def is_input(t):
-        return isinstance(t, keras.KerasTensor)
-
-    if is_input(inputs):
-        return inputs
-    if isinstance(inputs, dict) and inputs and all(is_input(v) for v in inputs.values()):
-        return dict(inputs)
-    if isinstance(inputs, (list, tuple)) and inputs and all(is_input(v) for v in inputs):
-        return list(inputs)
-    raise TypeError(
-        "Expected inputs to be a `keras.Input`, or a non-empty dict or list of "
-        f"`keras.Input`. Received: {inputs!r}"
-    )
-
-
-def apply_preprocessing(inputs, preprocessing: Mapping[str, keras.layers.Layer] | None):
-    """Applies per-input preprocessing layers (e.g. an adapted `Normalization`)."""
-    if not preprocessing:
-        return inputs
-    if not isinstance(inputs, dict):
-        if len(preprocessing) != 1:
-            raise ValueError(
-                "Expected one preprocessing layer for a single input. Received "
-                f"layers for {sorted(preprocessing)}"
-            )
-        return next(iter(preprocessing.values()))(inputs)
-    unknown = sorted(set(preprocessing) - set(inputs))
-    if unknown:
-        raise ValueError(
-            f"Preprocessing names inputs that do not exist: {unknown}. "
-            f"Expected names among {sorted(inputs)}."
-        )
-    return {k: (preprocessing[k](v) if k in preprocessing else v) for k, v in inputs.items()}
+__all__ = ["build_hard_sharing"]
 
 
 def build_hard_sharing(
@@ -89,9 +55,7 @@ def build_hard_sharing(
             "Expected backbone to be a Keras layer or model (see mtl_keras.backbones). "
             f"Received: {backbone!r}"
         )
-    x = apply_preprocessing(inputs, preprocessing)
-    if isinstance(x, dict) and len(x) == 1 and isinstance(backbone, keras.Model):
-        x = next(iter(x.values()))
+    x = single_input(apply_preprocessing(inputs, preprocessing), backbone)
     representation = backbone(x)
     if not isinstance(representation, keras.KerasTensor) or len(representation.shape) != 2:
         raise ValueError(

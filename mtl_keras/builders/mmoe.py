@@ -10,24 +10,12 @@ from typing import Any, Mapping, Sequence
 
 import keras
 
-from mtl_keras.builders.hard_sharing import apply_preprocessing, normalize_inputs
+from mtl_keras.builders._inputs import apply_preprocessing, merge_inputs, normalize_inputs
 from mtl_keras.layers.mmoe import MMoE
 from mtl_keras.model import MultiTaskModel
 from mtl_keras.tasks import Task, validate_tasks
 
-
-def merge_inputs(x):
-    """One `(batch, features)` tensor from a tensor, dict (sorted keys) or list.
-
-    Inputs of rank > 2 are flattened; several inputs are concatenated.
-    """
-    parts = [x[k] for k in sorted(x)] if isinstance(x, dict) else (
-        list(x) if isinstance(x, (list, tuple)) else [x])
-    parts = [keras.layers.Flatten(name=f"flatten_input_{i}")(p) if len(p.shape) > 2 else p
-             for i, p in enumerate(parts)]
-    if len(parts) == 1:
-        return parts[0]
-    return keras.layers.Concatenate(name="concat_inputs")(parts)
+__all__ = ["build_mmoe"]
 
 
 def build_mmoe(

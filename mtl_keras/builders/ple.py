@@ -10,11 +10,13 @@ from typing import Any, Mapping, Sequence
 
 import keras
 
-from mtl_keras.builders.hard_sharing import apply_preprocessing, normalize_inputs
-from mtl_keras.builders.mmoe import merge_inputs
+from mtl_keras._validators import check_int
+from mtl_keras.builders._inputs import apply_preprocessing, merge_inputs, normalize_inputs
 from mtl_keras.layers.cgc import CGC
 from mtl_keras.model import MultiTaskModel
 from mtl_keras.tasks import Task, validate_tasks
+
+__all__ = ["build_ple"]
 
 
 def build_ple(
@@ -63,10 +65,7 @@ def build_ple(
     """
     tasks = validate_tasks(tasks)
     names = [t.name for t in tasks]
-    if not isinstance(num_levels, int) or isinstance(num_levels, bool) or num_levels < 1:
-        raise ValueError(
-            f"Expected num_levels to be an int >= 1. Received: num_levels={num_levels!r}"
-        )
+    num_levels = check_int(num_levels, "num_levels", min_value=1)
     inputs = normalize_inputs(inputs)
     x = merge_inputs(apply_preprocessing(inputs, preprocessing))
     for level in range(num_levels):

@@ -11,10 +11,12 @@ from typing import Any, Mapping, Sequence
 import keras
 
 from mtl_keras import backbones
-from mtl_keras.builders.hard_sharing import apply_preprocessing, normalize_inputs
+from mtl_keras.builders._inputs import apply_preprocessing, normalize_inputs, single_input
 from mtl_keras.layers.parallel_towers import ParallelTowers
 from mtl_keras.model import MultiTaskModel
 from mtl_keras.tasks import Task, validate_tasks
+
+__all__ = ["build_soft_sharing"]
 
 
 def build_soft_sharing(
@@ -85,9 +87,7 @@ def build_soft_sharing(
     if not isinstance(backbone, Mapping):
         towers = [backbones.clone(backbone, f"tower_{n}") for n in names]
     layer = ParallelTowers(towers, names, coupling=coupling, name="towers")
-    x = apply_preprocessing(inputs, preprocessing)
-    if isinstance(x, dict) and len(x) == 1 and isinstance(towers[0], keras.Model):
-        x = next(iter(x.values()))
+    x = single_input(apply_preprocessing(inputs, preprocessing), towers[0])
     reps = {n: layer(x, task=n) for n in names}
     for n, rep in reps.items():
         if len(rep.shape) != 2:
