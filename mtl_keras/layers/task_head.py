@@ -32,6 +32,18 @@ class TaskHead(keras.layers.Layer):
     (2, 3)
     """
 
+    @classmethod
+    def for_task(cls, task) -> "TaskHead":
+        """The default head of a `mtl_keras.Task`, named after it, from its head spec."""
+        return cls(
+            task.output_size,
+            hidden_units=task.head_units,
+            activation=task.head_activation,
+            dropout=task.head_dropout,
+            output_activation=task.output_activation,
+            name=task.name,
+        )
+
     def __init__(
         self,
         units: int,

@@ -1,0 +1,316 @@
+"""`MultiTaskTrainer`: how a `MultiTaskModel` compiles, trains and evaluates.
+
+Like Keras' own `Trainer` (which `keras.Model` inherits beside `Layer`), this
+base class holds the training half of the model: `compile` (losses and
+metrics from the tasks, a weighting strategy), the masked per-task losses of
+a step (`step_losses`), one record of every step in `StepTrackers`, the
+gradient-method step (`GradientStep`), and the data checks of
+`fit`/`evaluate`. `MultiTaskModel` holds the architecture and serialization.
+
+It relies on the model's architecture interface: `tasks`, `task_names`,
+`trunk`, `heads`, `has_shared_representation`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from mtl_keras import _keras_internals as internals
+from mtl_keras import validation
+from mtl_keras import weighting as weighting_lib
+from mtl_keras.gradient_step import GradientStep
+from mtl_keras.layers.penalty_layer import PenaltyLayer
+from mtl_keras.step_record import StepLosses, StepTrackers, task_sample_weight
+
+
+class MultiTaskTrainer:
+    """Training half of `MultiTaskModel` (use it through that class)."""
+
+    def compile(
+        self,
+        optimizer: Any = "adam",
+        weighting: Any = None,
+        loss_weights: dict | None = None,
+        run_eagerly: bool = False,
+        steps_per_execution: int = 1,
+        jit_compile: Any = "auto",
+        auto_scale_loss: bool = True,
+        loss: Any = None,
+        metrics: Any = None,
+    ):
+        """Configures training. Losses and metrics come from the tasks.
+
+        Args:
+            optimizer: Keras optimizer or its name.
+            weighting: How task losses are combined: `None` (static weights from
+                the tasks), a method name (`mtl_keras.weighting.available()`),
+                a dict `{task: weight}` of static weights, or a
+                `mtl_keras.weighting.Weighting` instance.
+            loss_weights: Keras-style alias for a dict of static weights.
+            run_eagerly, steps_per_execution, jit_compile, auto_scale_loss:
+                As in `keras.Model.compile`. With a gradient-combination
+                method, `jit_compile` (True, or "auto" when every layer
+                supports XLA and, without a GPU, none is a convolution)
+                compiles the step's gradient computation and
+                combination with XLA, leaving the
+                finite check and the optimizer update outside; False turns
+                that off (see `mtl_keras.gradient_step`).
+            loss, metrics: Not accepted: each `Task` owns its loss and metrics.
+
+        Raises:
+            ValueError: Unknown method, weights for unknown tasks, negative or
+                non-finite weights, or `loss`/`metrics` given.
+        """
+        if loss is not None or metrics is not None:
+            raise ValueError(
+                "MultiTaskModel takes losses and metrics from its tasks: use "
+                "`Task(..., loss=..., metrics=[...])`. Received: "
+                f"loss={loss!r}, metrics={metrics!r}"
+            )
+        if loss_weights is not None:
+            if weighting is not None:
+                raise ValueError(
+                    "Expected either weighting or loss_weights, not both. Received: "
+                    f"weighting={weighting!r}, loss_weights={loss_weights!r}"
+                )
+            weighting = dict(loss_weights)
+        strategy = weighting_lib.get(weighting)
+        strategy.build_for_tasks(self.tasks)
+        if strategy.combines_gradients:
+            strategy.check_model(self)
+        internals.replace_tracked(self, self.weighting, strategy, "weighting")
+        # Gradient-combination steps compile their own XLA part (everything
+        # but the finite check and the update, see `GradientStep`), so Keras
+        # must not compile the whole step.
+        super().compile(
+            optimizer=optimizer,
+            run_eagerly=run_eagerly,
+            steps_per_execution=steps_per_execution,
+            jit_compile=False if strategy.combines_gradients else jit_compile,
+            auto_scale_loss=auto_scale_loss,
+        )
+        self._create_step_objects(strategy, jit_compile)
+        self._mtl_compile_config = {
+            "optimizer": keras.optimizers.serialize(self.optimizer)
+            if not isinstance(optimizer, str) else optimizer,
+            "weighting": keras.saving.serialize_keras_object(strategy),
+            "run_eagerly": run_eagerly,
+            "steps_per_execution": steps_per_execution,
+            "jit_compile": jit_compile,
+            "auto_scale_loss": auto_scale_loss,
+        }
+
+    @internals.untracked
+    def _create_step_objects(self, strategy, jit_compile):
+        # Rebuilt by every `compile`; not saved sub-objects of the model.
+        self._trackers = StepTrackers(
+            self.tasks, [layer.penalty_log_name for layer in self.penalty_layers],
+            has_regularization=bool(self.losses))
+        self._gradient_step = (GradientStep(self, jit_compile)
+                               if strategy.combines_gradients else None)
+
+    @property
+    def penalty_layers(self) -> list[PenaltyLayer]:
+        """The model's layers with a logged penalty (e.g. soft sharing's towers)."""
+        return [layer for layer in internals.sublayers(self)
+                if isinstance(layer, PenaltyLayer) and layer.penalty_log_name]
+
+    @property
+    def gradient_step(self) -> GradientStep | None:
+        """The compiled gradient-combination step (None for loss-level methods)."""
+        return self._gradient_step
+
+    def get_compile_config(self):
+        if self.compiled and getattr(self, "_mtl_compile_config", None):
+            return dict(self._mtl_compile_config)
+        return {}
+
+    def compile_from_config(self, config):
+        config = dict(config)
+        optimizer = config.pop("optimizer")
+        if isinstance(optimizer, dict):
+            optimizer = keras.optimizers.deserialize(optimizer)
+        weighting = keras.saving.deserialize_keras_object(config.pop("weighting"))
+        self.compile(optimizer=optimizer, weighting=weighting, **config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
+    @property
+    def metrics(self):
+        metrics = list(super().metrics)
+        if self._trackers is not None:
+            metrics.extend(self._trackers.metrics)
+        return metrics
+
+    @property
+    def losses(self):
+        """Regularization losses of the layers plus every `PenaltyLayer`'s penalty."""
+        return super().losses + [p for p in (layer.penalty() for layer in self.penalty_layers)
+                                 if p is not None]
+
+    # ---------------------------------------------------------- loss, metrics
+    def _label_dict(self, y):
+        if isinstance(y, dict):
+            return y
+        if len(self.tasks) == 1 and y is not None and not isinstance(y, (list, tuple)):
+            return {self.tasks[0].label_key: y}
+        raise ValueError(
+            "Expected labels as a dict keyed by task label keys "
+            f"{[t.label_key for t in self.tasks]}. Received: {type(y).__name__}"
+        )
+
+    def step_losses(self, y, y_pred, sample_weight=None) -> StepLosses:
+        """A batch's masked per-task losses and regularization terms (see `StepLosses`).
+
+        Each task's loss is the (sample-weighted) mean over its labelled
+        samples in the global batch; each penalty is computed once, by an
+        explicit `PenaltyLayer.penalty()` call.
+        """
+        labels = self._label_dict(y)
+        validation.check_label_keys(labels, self.tasks)
+        validation.check_sample_weight_keys(sample_weight, self.tasks)
+        sums, counts = [], []
+        for task in self.tasks:
+            clean, mask = task.prepare_labels(
+                labels[task.label_key], task_sample_weight(sample_weight, task))
+            values = task.loss_values(clean, y_pred[task.name])
+            sums.append(ops.sum(values * mask))
+            counts.append(ops.sum(mask))
+        sums, counts = ops.stack(sums), ops.stack(counts)
+        global_counts = _replica_sum(counts)
+        local = ops.divide_no_nan(sums, global_counts)
+        present = ops.cast(ops.greater(global_counts, 0.0), "float32")
+        penalties = [layer.penalty() for layer in self.penalty_layers]
+        terms = [ops.cast(ops.sum(v), "float32") for v in super().losses]
+        terms += [ops.cast(p, "float32") for p in penalties if p is not None]
+        regularization = (ops.sum([internals.scale_loss_for_distribution(t) for t in terms])
+                          if terms else None)
+        return StepLosses(sums, counts, local, present, regularization, penalties)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """The optimized loss of a batch: the weighted task losses plus regularization.
+
+        Also records the batch in the model's logs (`<task>_loss`, and in
+        training `<task>_weight`).
+        """
+        if self.weighting is None:
+            raise ValueError("Call `compile()` before training or evaluating the model.")
+        losses = self.step_losses(y, y_pred, sample_weight)
+        global_losses = ops.stop_gradient(_replica_sum(losses.local))
+        total, weights = self.weighting.combine(losses.local, global_losses, losses.present,
+                                                training)
+        if losses.regularization is not None:
+            total = total + losses.regularization
+        self._trackers.record(losses, weights if training else None)
+        return total
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        self._trackers.update_task_metrics(self._label_dict(y), y_pred, sample_weight)
+        return self.get_metrics_result()
+
+    def train_step(self, data):
+        if self._gradient_step is None:
+            return self._multi_worker_logs(super().train_step(data))
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        y_pred, losses, weights, total = self._gradient_step(x, y, sample_weight)
+        self._trackers.record(losses, weights)
+        internals.loss_tracker(self).update_state(
+            internals.unscale_loss_for_distribution(total),
+            sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
+        return self._multi_worker_logs(self.compute_metrics(x, y, y_pred, sample_weight))
+
+    def test_step(self, data):
+        logs = super().test_step(data)
+        # Weights are a training quantity: keep them out of evaluation logs.
+        weight_keys = self._trackers.weight_log_keys
+        logs = {k: v for k, v in logs.items() if k not in weight_keys}
+        return self._multi_worker_logs(logs)
+
+    def _multi_worker_logs(self, logs):
+        # Under MultiWorkerMirroredStrategy Keras 3 reduces every log with
+        # `strategy.reduce("MEAN", value, axis=0)`, which fails on scalars
+        # (tensorflow/tensorflow#72388). Metric variables are already summed
+        # over replicas, so each log is the same everywhere: give it an axis.
+        if not internals.is_multi_worker(self.distribute_strategy):
+            return logs
+        return {k: ops.reshape(v, (1,)) if len(ops.shape(v)) == 0 else v
+                for k, v in logs.items()}
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras builds a model created under a strategy scope from one batch
+        # that it all-reduces with `strategy.reduce`, which fails for nested
+        # (features, {task: labels}) batches under MultiWorkerMirroredStrategy.
+        # Only shapes matter here: use this worker's first replica's batch.
+        # (tests/test_keras_internals.py checks that Keras still calls this hook.)
+        if internals.has_own_strategy(self) and iterator is not None:
+            data_batch = internals.first_replica_batch(self.distribute_strategy, iterator)
+            iterator = None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+    # ------------------------------------------------------ fit and friends
+    def fit(self, x=None, y=None, *args, validation_data=None, callbacks=None, **kwargs):
+        """`keras.Model.fit`, with the data checked against the tasks first.
+
+        Labels with unknown or missing task keys, or of a shape or dtype that
+        does not fit a task's kind, per-task sample weights for unknown tasks
+        and empty data raise a `ValueError` before any step runs. Values are
+        checked too (class ids within a task's classes, binary labels in
+        [0, 1], finite regression targets and features, non-negative sample
+        weights): arrays before training, a `tf.data.Dataset` batch by batch
+        before each batch reaches the model, each failure a `ValueError`
+        naming the task or input and the values received.
+        """
+        x = validation.check_data(self, x, y, "x", kwargs.get("sample_weight"))
+        if validation_data is not None:
+            vx, vy, vsw = _split_validation(validation_data)
+            checked = validation.check_data(self, vx, vy, "validation_data", vsw)
+            if checked is not vx:
+                validation_data = checked
+        callbacks = list(callbacks or [])
+        # First, so that later callbacks (BackupAndRestore, checkpoints) see the
+        # state after the strategy's end-of-epoch update.
+        callbacks.insert(0, _WeightingEpochHook())
+        if isinstance(x, tf.data.Dataset):
+            # A dataset shuffles itself; Keras would only warn about `shuffle`.
+            kwargs.setdefault("shuffle", False)
+        with validation.readable_data_errors():
+            history = super().fit(x, y, *args, validation_data=validation_data,
+                                  callbacks=callbacks, **kwargs)
+        if not history.history and history.epoch:
+            raise ValueError(
+                "Expected `x` to yield at least one batch. Received: no batch in "
+                f"{len(history.epoch)} epoch(s) (an empty dataset?)"
+            )
+        return history
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        x = validation.check_data(self, x, y, "x", kwargs.get("sample_weight"))
+        with validation.readable_data_errors():
+            return super().evaluate(x, y, *args, **kwargs)
+
+
+class _WeightingEpochHook(keras.callbacks.Callback):
+    """Tells the weighting strategy that an epoch ended (e.g. DWA's loss history)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        strategy = getattr(self.model, "weighting", None)
+        if strategy is not None:
+            strategy.on_epoch_end(epoch)
+
+
+def _replica_sum(x):
+    ctx = tf.distribute.get_replica_context()
+    if ctx is None or ctx.num_replicas_in_sync == 1:
+        return x
+    return ctx.all_reduce(tf.distribute.ReduceOp.SUM, x)
+
+
+def _split_validation(validation_data):
+    if isinstance(validation_data, (list, tuple)):
+        parts = list(validation_data) + [None, None]
+        return parts[0], parts[1], parts[2]
+    return validation_data, None, None
