@@ -12,7 +12,8 @@ until it is renamed or removed; the kernel drops the lock when the process
 dies, however it dies. `remove_stale` (run by every export on the
 directories it writes to) removes only entries with our prefix whose lock it
 can take, i.e. whose creator is gone, and that are older than
-`STALE_AFTER_SECONDS` (the moment between creating an entry and locking it).
+`STALE_AFTER_SECONDS` (an entry exists for a moment before its creator locks
+it; 10 s covers that moment on a loaded machine).
 Where locks are not available (no `fcntl`, or a file system that refuses
 them) nothing is removed.
 """
@@ -32,7 +33,7 @@ except ImportError:  # Windows: no advisory locks, no stale cleanup
     fcntl = None
 
 TMP_PREFIX = ".tmp-export-"
-STALE_AFTER_SECONDS = 60.0
+STALE_AFTER_SECONDS = 10.0
 
 
 def _open_locked(path: str) -> int | None:
