@@ -201,20 +201,20 @@ def _bad_labels(task: Task, y) -> tf.Tensor:
 
 
 def _value_checks(tasks, x, y, sample_weight):
-    """`(ok, message, offending values)` for every value rule of one batch."""
+    """`(bad, values, message)` for every value rule of one batch.
+
+    `bad` is a boolean tensor of the shape of `values`, True at each entry
+    that breaks the rule described by `message` (which has no brackets: it is
+    passed through an assertion's printout).
+    """
     checks = []
     if isinstance(y, dict):
         for task in tasks:
-            if task.label_key not in y:
-                continue
-            values = tf.convert_to_tensor(y[task.label_key])
-            bad = _bad_labels(task, values)
-            checks.append((
-                tf.logical_not(tf.reduce_any(bad)),
-                f"Task {task.name!r} ({task.kind}) expects {_label_rule(task)}. "
-                "Received:",
-                _first_distinct(values, bad),
-            ))
+            if task.label_key in y:
+                values = tf.convert_to_tensor(y[task.label_key])
+                checks.append((_bad_labels(task, values), values,
+                               f"Task {task.name!r} ({task.kind}) expects "
+                               f"{_label_rule(task)}. Received:"))
     if isinstance(x, dict):
         named = sorted(x.items())
     elif isinstance(x, (list, tuple)):
@@ -225,74 +225,76 @@ def _value_checks(tasks, x, y, sample_weight):
         if isinstance(value, (tf.SparseTensor, tf.RaggedTensor)):
             continue
         value = tf.convert_to_tensor(value)
-        if not value.dtype.is_floating:
-            continue
-        finite = tf.math.is_finite(value)
-        checks.append((
-            tf.reduce_all(finite),
-            f"Input {name!r} expects finite feature values (impute or drop NaN and "
-            "inf before training). Received:",
-            _first_distinct(value, tf.logical_not(finite)),
-        ))
+        if value.dtype.is_floating:
+            checks.append((tf.logical_not(tf.math.is_finite(value)), value,
+                           f"Input {name!r} expects finite feature values (impute or drop "
+                           "NaN and inf before training). Received:"))
     weights = sample_weight.items() if isinstance(sample_weight, dict) else (
         [] if sample_weight is None else [(None, sample_weight)])
     for name, value in weights:
         value = tf.cast(tf.convert_to_tensor(value), tf.float32)
-        bad = tf.logical_not(tf.math.is_finite(value)) | (value < 0.0)
-        where = "sample_weight" if name is None else f"sample_weight[{name!r}]"
-        checks.append((
-            tf.logical_not(tf.reduce_any(bad)),
-            f"Expected {where} to be finite and >= 0 (0 leaves a sample out). Received:",
-            _first_distinct(value, bad),
-        ))
+        where = "sample weights" if name is None else f"sample weights of task {name!r}"
+        checks.append((tf.logical_not(tf.math.is_finite(value)) | (value < 0.0), value,
+                       f"Expected the {where} to be finite and >= 0 (0 leaves a sample "
+                       "out). Received:"))
     return checks
 
 
-def _first_distinct(values, bad):
-    """Up to 3 distinct entries of `values` where `bad` is True (for messages)."""
-    picked = tf.reshape(tf.boolean_mask(values, bad), [-1])
-    if picked.dtype.is_floating:
-        # NaNs never equal each other: map them to one value before `unique`.
-        picked = tf.where(tf.math.is_nan(picked), tf.fill(tf.shape(picked),
-                          tf.constant(float("nan"), picked.dtype)), picked)
-        nan = tf.reduce_any(tf.math.is_nan(picked))
-        rest = tf.unique(tf.boolean_mask(picked, tf.logical_not(tf.math.is_nan(picked)))).y
-        picked = tf.concat([tf.fill(tf.cast(nan, tf.int32)[None],
-                                    tf.constant(float("nan"), picked.dtype)), rest], 0)
-    else:
-        picked = tf.unique(picked).y
-    return picked[:3]
+def _first_bad(bad, values):
+    """`(ok, example)`: whether no entry is bad, and the first bad entry (float64).
+
+    A few cheap ops per check (no masking or sorting), so that a dataset pays
+    little for checking every batch.
+    """
+    flat_bad = tf.concat([tf.reshape(tf.cast(bad, tf.int32), [-1]), [0]], 0)
+    flat = tf.concat([tf.reshape(tf.cast(values, tf.float64), [-1]), [0.0]], 0)
+    ok = tf.equal(tf.reduce_max(flat_bad), 0)
+    return ok, tf.gather(flat, tf.argmax(flat_bad))
 
 
-def _format_values(values) -> str:
-    values = np.asarray(values).ravel().tolist()
-    return ", ".join(repr(v) if not isinstance(v, float) else f"{v:g}" for v in values)
+def _format_value(value: float) -> str:
+    value = float(value)
+    return str(int(value)) if value.is_integer() else f"{value:g}"
 
 
 def check_values(tasks: Sequence[Task], x: Any, y: Any, sample_weight: Any = None) -> None:
     """Checks label, feature and sample-weight values of in-memory data.
 
     Raises:
-        ValueError: Naming the task (or input) and the offending values.
+        ValueError: Naming the task (or input) and the first offending value.
     """
-    for ok, message, values in _value_checks(tasks, x, y, sample_weight):
+    for bad, values, message in _value_checks(tasks, x, y, sample_weight):
+        ok, example = _first_bad(bad, values)
         if not bool(ok):
-            raise ValueError(f"{message} {_format_values(values)}")
+            raise ValueError(f"{message} {_format_value(example)}")
 
 
 def checked_dataset(dataset: tf.data.Dataset, tasks: Sequence[Task]) -> tf.data.Dataset:
-    """`dataset` with every batch's values checked as `check_values` does."""
+    """`dataset` with every batch's values checked as `check_values` does.
+
+    A failing batch raises (when it is read) a TensorFlow
+    `InvalidArgumentError` whose text `readable_data_errors` turns into the
+    `ValueError` that `check_values` raises for the same data.
+    """
 
     def check(*batch):
         x, y, sw = keras.utils.unpack_x_y_sample_weight(batch)
-        asserts = [
-            tf.debugging.Assert(ok, [f"{_MARK} {message}", values], summarize=3)
-            for ok, message, values in _value_checks(tasks, x, y, sw)
-        ]
-        with tf.control_dependencies(asserts):
-            return tf.nest.map_structure(tf.identity, batch if len(batch) > 1 else batch[0])
+        checks = _value_checks(tasks, x, y, sw)
+        out = batch if len(batch) > 1 else batch[0]
+        if not checks:
+            return out
+        oks, examples = zip(*[_first_bad(bad, values) for bad, values, _ in checks])
+        oks = tf.stack(oks)
+        assertion = tf.debugging.Assert(
+            tf.reduce_all(oks),
+            [_MARK, tf.cast(oks, tf.int32), tf.stack(examples)]
+            + [message for _, _, message in checks],
+            summarize=len(checks))
+        with tf.control_dependencies([assertion]):
+            return tf.nest.map_structure(tf.identity, out)
 
-    return dataset.map(check)
+    # Parallel (and in order): the checks run beside the training step.
+    return dataset.map(check, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 class readable_data_errors:
@@ -304,8 +306,18 @@ class readable_data_errors:
     def __exit__(self, kind, error, tb):
         if kind is None or not issubclass(kind, tf.errors.InvalidArgumentError):
             return False
-        match = re.search(re.escape(_MARK) + r" (.*?)\] \[(.*?)\]", str(error.message))
-        if match is None:
+        text = str(error.message)
+        start = text.find(_MARK)
+        if start < 0:
             return False
-        message = match.group(1).replace("\\'", "'")
-        raise ValueError(f"{message} {', '.join(match.group(2).split())}") from None
+        # "[mark] [1 0 1] [0 5 0] [message 0] [message 1] [message 2]"
+        fields = re.findall(r"\[([^\]]*)\]", text[start - 1:])
+        oks, examples, messages = fields[1].split(), fields[2].split(), fields[3:]
+        failed = oks.index("0")
+        message = messages[failed].replace("\\'", "'")
+        example = examples[failed]
+        try:
+            example = _format_value(float(example))
+        except ValueError:
+            pass
+        raise ValueError(f"{message} {example}") from None

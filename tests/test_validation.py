@@ -88,10 +88,10 @@ def test_non_finite_features_raise_the_same_error_for_every_method(weighting):
     model = _model(weighting)
     before = _kernel(model)
     with pytest.raises(ValueError, match=r"Input 'x' expects finite feature values.*"
-                                         r"Received: nan, -inf$"):
+                                         r"Received: nan$"):
         model.fit(x, y, epochs=1, verbose=0)
     with pytest.raises(ValueError, match=r"Input 'x' expects finite feature values.*"
-                                         r"Received: nan, -inf$"):
+                                         r"Received: nan$"):
         model.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(16), epochs=1, verbose=0)
     np.testing.assert_array_equal(_kernel(model), before)
 
@@ -110,7 +110,7 @@ def test_sample_weight_dict_with_unknown_task():
 def test_negative_or_non_finite_sample_weights():
     x, y = _data()
     ds = tf.data.Dataset.from_tensor_slices((x, y, {"a": np.full(16, -1.0)})).batch(8)
-    with pytest.raises(ValueError, match=r"Expected sample_weight\['a'\] to be finite and >= 0"
+    with pytest.raises(ValueError, match=r"Expected the sample weights of task 'a' to be finite and >= 0"
                                          r".*Received: -1"):
         _model().fit(ds, epochs=1, verbose=0)
 
