@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from mtl_keras.weighting.base import GradientWeighting, LossWeighting, Weighting
+from mtl_keras.weighting.gradient_common import SharedGradientWeighting
 from mtl_keras.weighting.aligned_mtl import AlignedMTL, aligned_mtl
 from mtl_keras.weighting.cagrad import CAGrad, cagrad
 from mtl_keras.weighting.graddrop import GradDrop, graddrop
@@ -128,6 +129,7 @@ __all__ = [
     "FAMO",
     "GeometricLossStrategy",
     "GradientWeighting",
+    "SharedGradientWeighting",
     "RandomLossWeighting",
     "UncertaintyWeighting",
     "LossWeighting",

@@ -75,6 +75,17 @@ class Weighting(keras.layers.Layer):
         # a saved strategy must not be rebuilt (with no tasks) when loaded.
         return None
 
+    def add_step_counter(self):
+        """A non-trainable int64 step counter (the same value on every replica).
+
+        Create it in `build()`; rules that draw random numbers use it with
+        their seed, so a resumed run draws the same sequence.
+        """
+        return self.add_weight(
+            shape=(), initializer="zeros", dtype="int64", trainable=False,
+            name="step", aggregation="only_first_replica",
+        )
+
     def on_epoch_end(self, epoch: int) -> None:
         """Called by the model after each training epoch (eagerly). No-op by default."""
 
