@@ -102,3 +102,11 @@ def clone(backbone: keras.layers.Layer, name: str) -> keras.layers.Layer:
         copy = backbone.__class__.from_config(config)
     copy.name = name
     return copy
+
+
+__all__ = [
+    "clone",
+    "conv",
+    "mlp",
+    "wrap",
+]

@@ -81,3 +81,8 @@ class TaskWeightLogger(keras.callbacks.Callback):
 def _is_chief() -> bool:
     # MultiWorkerMirroredStrategy: only the chief should write summaries.
     return bool(getattr(tf.distribute.get_strategy().extended, "should_save_summary", True))
+
+
+__all__ = [
+    "TaskWeightLogger",
+]

@@ -359,3 +359,9 @@ def _combined_gradients(model, trunk_vars, head_vars, other_vars, x, y, sample_w
     if loss_scaled:
         finite = None
     return grads, y_pred, losses, weights, finite
+
+
+__all__ = [
+    "GradientStep",
+    "xla_helps",
+]

@@ -97,3 +97,9 @@ class TaskMetricsList(MetricsList):
 
     def result(self):
         return {m.name: m.result() for m in self._real_metrics}
+
+
+__all__ = [
+    "TaskMeans",
+    "TaskMetricsList",
+]

@@ -189,3 +189,8 @@ def _trunk_output(trunk, names):
             f"{len(rep)} tensors."
         )
     return rep
+
+
+__all__ = [
+    "MultiTaskModel",
+]

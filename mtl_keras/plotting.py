@@ -104,3 +104,9 @@ def plot_training(history: Any, path: str | os.PathLike, tasks: Sequence[str] | 
     path = str(path)
     figure.savefig(path, format="png")
     return path
+
+
+__all__ = [
+    "plot_training",
+    "task_names_in",
+]

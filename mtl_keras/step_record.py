@@ -122,3 +122,10 @@ def task_sample_weight(sample_weight, task: Task):
     if isinstance(sample_weight, dict):
         return sample_weight.get(task.name)
     return sample_weight
+
+
+__all__ = [
+    "StepLosses",
+    "StepTrackers",
+    "task_sample_weight",
+]

@@ -30,6 +30,8 @@ from typing import Any, Sequence
 import keras
 from keras import ops
 
+from mtl_keras import task_metrics
+
 KINDS = ("binary", "multiclass", "multilabel", "regression")
 
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -51,29 +53,11 @@ _DEFAULT_LOSS = {
     "multilabel": "binary_crossentropy",
     "regression": "mean_squared_error",
 }
-_DEFAULT_METRICS = {
-    "binary": ("accuracy", "auc"),
-    "multiclass": ("accuracy",),
-    "multilabel": ("accuracy", "auc"),
-    "regression": ("mae", "rmse"),
-}
 _OUTPUT_ACTIVATION = {
     "binary": "sigmoid",
     "multiclass": "softmax",
     "multilabel": "sigmoid",
     "regression": "linear",
-}
-# Direction of improvement of the metrics we know by name; used by tuning
-# objectives and by reports. Anything ending in "loss" or "error" is "min".
-_METRIC_DIRECTION = {
-    "accuracy": "max",
-    "auc": "max",
-    "precision": "max",
-    "recall": "max",
-    "mae": "min",
-    "mse": "min",
-    "rmse": "min",
-    "loss": "min",
 }
 
 
@@ -213,7 +197,7 @@ class Task:
         self.output_size = self._output_size(kind, self.num_classes, output_size)
         self.loss = _DEFAULT_LOSS[kind] if loss is None else loss
         self._loss_fn = self._resolve_loss(self.loss)
-        self.metrics = list(_DEFAULT_METRICS[kind] if metrics is None else metrics)
+        self.metrics = list(task_metrics.DEFAULT_METRICS[kind] if metrics is None else metrics)
         self.make_metrics()  # validates the metric identifiers now, not at fit time
         self.head_units = tuple(int(u) for u in head_units)
         if any(u < 1 for u in self.head_units):
@@ -381,73 +365,12 @@ class Task:
     # ---------------------------------------------------------------- metrics
     def make_metrics(self) -> list[keras.metrics.Metric]:
         """Fresh metric objects named `<task>_<metric>` for this task."""
-        return [self._make_metric(m) for m in self.metrics]
-
-    def _make_metric(self, identifier):
-        if isinstance(identifier, keras.metrics.Metric):
-            config = identifier.get_config()
-            config["name"] = f"{self.name}_{identifier.name}"
-            return identifier.__class__.from_config(config)
-        if isinstance(identifier, dict):
-            metric = keras.metrics.deserialize(identifier)
-            return self._make_metric(metric)
-        if not isinstance(identifier, str):
-            raise TypeError(
-                f"Task {self.name!r}: expected a metric name or a "
-                f"`keras.metrics.Metric`. Received: {identifier!r}"
-            )
-        key = {"acc": "accuracy"}.get(identifier, identifier)
-        name = f"{self.name}_{key}"
-        classification = self.kind != "regression"
-        k = self.kind
-        if key == "accuracy" and classification:
-            if k == "multiclass":
-                return keras.metrics.SparseCategoricalAccuracy(name=name)
-            return keras.metrics.BinaryAccuracy(name=name)
-        if key == "auc" and classification and k != "multiclass":
-            if k == "multilabel":
-                return keras.metrics.AUC(
-                    name=name, multi_label=True, num_labels=self.output_size
-                )
-            return keras.metrics.AUC(name=name)
-        if key in ("precision", "recall") and k == "binary":
-            cls = keras.metrics.Precision if key == "precision" else keras.metrics.Recall
-            return cls(name=name)
-        if key in ("mae", "mse", "rmse") and not classification:
-            cls = {
-                "mae": keras.metrics.MeanAbsoluteError,
-                "mse": keras.metrics.MeanSquaredError,
-                "rmse": keras.metrics.RootMeanSquaredError,
-            }[key]
-            return cls(name=name)
-        if key in ("accuracy", "auc", "precision", "recall", "mae", "mse", "rmse"):
-            metric = None  # a known name that does not fit this kind
-        else:
-            try:
-                metric = keras.metrics.get(identifier)
-            except ValueError:
-                metric = None
-        if isinstance(metric, type) and issubclass(metric, keras.metrics.Metric):
-            return metric(name=name)
-        if isinstance(metric, keras.metrics.Metric):
-            return self._make_metric(metric)
-        if callable(metric):
-            return keras.metrics.MeanMetricWrapper(metric, name=name)
-        raise ValueError(
-            f"Task {self.name!r} ({self.kind}): metric {identifier!r} is not known "
-            "for this kind. Expected one of "
-            f"{sorted(set(_DEFAULT_METRICS[self.kind]) | _known_for(self.kind))}, "
-            "a Keras metric name or a `keras.metrics.Metric`."
-        )
+        return [task_metrics.make_metric(self, m) for m in self.metrics]
 
     def metric_direction(self, metric: str) -> str:
         """`"max"` or `"min"`: how `metric` (e.g. `"accuracy"`) improves."""
         key = metric[len(self.name) + 1:] if metric.startswith(self.name + "_") else metric
-        if key in _METRIC_DIRECTION:
-            return _METRIC_DIRECTION[key]
-        if key.endswith(("loss", "error", "crossentropy")):
-            return "min"
-        return "max"
+        return task_metrics.direction(key)
 
     @property
     def primary_metric(self) -> str:
@@ -505,11 +428,12 @@ def _matches_unknown(shape, allowed):
     return False
 
 
-def _known_for(kind):
-    if kind == "regression":
-        return {"mae", "mse", "rmse"}
-    if kind == "binary":
-        return {"accuracy", "auc", "precision", "recall"}
-    if kind == "multilabel":
-        return {"accuracy", "auc"}
-    return {"accuracy"}
+__all__ = [
+    "KINDS",
+    "RESERVED_NAMES",
+    "RESERVED_PREFIXES",
+    "Task",
+    "validate_task_name",
+    "validate_tasks",
+    "validate_weight",
+]

@@ -314,3 +314,8 @@ def _split_validation(validation_data):
         parts = list(validation_data) + [None, None]
         return parts[0], parts[1], parts[2]
     return validation_data, None, None
+
+
+__all__ = [
+    "MultiTaskTrainer",
+]

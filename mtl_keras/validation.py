@@ -321,3 +321,15 @@ class readable_data_errors:
         except ValueError:
             pass
         raise ValueError(f"{message} {example}") from None
+
+
+__all__ = [
+    "check_data",
+    "check_label_keys",
+    "check_labels",
+    "check_log_keys",
+    "check_sample_weight_keys",
+    "check_values",
+    "checked_dataset",
+    "readable_data_errors",
+]

@@ -152,3 +152,8 @@ class CGC(keras.layers.Layer):
             "output_shared": self.output_shared,
         })
         return config
+
+
+__all__ = [
+    "CGC",
+]

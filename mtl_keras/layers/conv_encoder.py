@@ -116,3 +116,8 @@ class ConvEncoder(keras.layers.Layer):
             "dropout": self.dropout,
         })
         return config
+
+
+__all__ = [
+    "ConvEncoder",
+]

@@ -87,3 +87,8 @@ class CrossStitch(keras.layers.Layer):
         config = super().get_config()
         config["self_weight"] = self.self_weight
         return config
+
+
+__all__ = [
+    "CrossStitch",
+]

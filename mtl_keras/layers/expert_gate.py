@@ -78,3 +78,8 @@ class ExpertGate(keras.layers.Layer):
         config = super().get_config()
         config.update({"num_experts": self.num_experts, "top_k": self.top_k})
         return config
+
+
+__all__ = [
+    "ExpertGate",
+]

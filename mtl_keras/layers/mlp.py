@@ -145,3 +145,9 @@ def _width(shape):
     for d in shape[1:]:
         n *= d
     return n
+
+
+__all__ = [
+    "MLP",
+    "concat_inputs",
+]

@@ -94,3 +94,8 @@ class MMoE(keras.layers.Layer):
             "top_k": self.top_k,
         })
         return config
+
+
+__all__ = [
+    "MMoE",
+]

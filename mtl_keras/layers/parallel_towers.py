@@ -135,3 +135,8 @@ class ParallelTowers(PenaltyLayer):
         if config.get("coupling") is not None:
             config["coupling"] = keras.saving.deserialize_keras_object(config["coupling"])
         return cls(**config)
+
+
+__all__ = [
+    "ParallelTowers",
+]

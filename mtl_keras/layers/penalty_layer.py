@@ -32,3 +32,8 @@ class PenaltyLayer(keras.layers.Layer):
         losses = super().losses
         value = self.penalty()
         return losses if value is None else losses + [value]
+
+
+__all__ = [
+    "PenaltyLayer",
+]

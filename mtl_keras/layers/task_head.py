@@ -104,3 +104,8 @@ class TaskHead(keras.layers.Layer):
             }
         )
         return config
+
+
+__all__ = [
+    "TaskHead",
+]
