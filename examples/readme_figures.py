@@ -16,7 +16,7 @@ import tempfile
 import keras
 
 import mtl_keras as mtl
-from mtl_keras.tuning import LossWeightTuner
+from mtl_keras.tuning import LossWeightHyperModel, LossWeightTuner
 
 
 def main():
@@ -43,8 +43,9 @@ def main():
         model.compile(optimizer=keras.optimizers.Adam(0.01), weighting=weights)
         return model
 
-    tuner = LossWeightTuner(build_fn, data.tasks, objective="pareto", max_trials=args.trials,
-                            seed=0, directory=tempfile.mkdtemp(), overwrite=True)
+    hypermodel = LossWeightHyperModel(build_fn, data.tasks, objective="pareto", seed=0)
+    tuner = LossWeightTuner(hypermodel, max_trials=args.trials, directory=tempfile.mkdtemp(),
+                            overwrite=True)
     tuner.search(data.dataset("train"), validation_data=data.dataset("validation"),
                  epochs=args.epochs // 2, verbose=0)
     tuner.summary()

@@ -25,8 +25,24 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import mtl_keras as mtl  # noqa: E402
-from mtl_keras.tuning import LossWeightTuner, penguins_build_fn  # noqa: E402
-from mtl_keras.tuning.objectives import DeltaM  # noqa: E402
+from mtl_keras.evaluation import delta_m  # noqa: E402
+from mtl_keras.tuning import LossWeightHyperModel, LossWeightTuner  # noqa: E402
+
+
+def penguins_build_fn(data, units, learning_rate):
+    """`build_fn(hp, weights)`: hard sharing, an MLP, inputs normalized by the training split."""
+    train = data.train.features["measurements"]
+    mean, var = train.mean(axis=0), train.var(axis=0)   # computed once, not per trial
+
+    def build_fn(hp, weights):
+        norm = keras.layers.Normalization(mean=mean, variance=var,
+                                          name="measurements_normalization")
+        model = mtl.build_hard_sharing(data.inputs(), mtl.backbones.mlp(list(units)),
+                                       data.tasks, preprocessing={"measurements": norm})
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), weighting=weights)
+        return model
+
+    return build_fn
 
 
 def main():
@@ -42,6 +58,7 @@ def main():
     data = mtl.data.load_penguins(seed=0)
     names = [t.name for t in data.tasks]
     keys = {t.name: f"{t.name}_{t.primary_metric}" for t in data.tasks}
+    directions = {keys[t.name]: t.metric_direction(t.primary_metric) for t in data.tasks}
     train, val, test = (data.dataset("train", 32), data.dataset("validation", 64),
                         data.dataset("test", 64))
     build_fn = penguins_build_fn(data, units=(16,), learning_rate=0.01)
@@ -56,16 +73,16 @@ def main():
 
     equal_val, _ = run(None, 0)
     baselines = {keys[n]: float(equal_val[keys[n]]) for n in names}
-    delta = DeltaM(baselines).validate(data.tasks)
 
     def val_delta(logs):
-        return delta.compute({f"val_{keys[n]}": float(logs[keys[n]]) for n in names})
+        return delta_m(logs, baselines, directions)
 
     # 1. The search.
     directory = args.directory or tempfile.mkdtemp(prefix="tune_weights_")
     t0 = time.perf_counter()
-    tuner = LossWeightTuner(build_fn, data.tasks, objective="delta_m", baselines=baselines,
-                            tuner=args.tuner, max_trials=args.trials, seed=0,
+    hypermodel = LossWeightHyperModel(build_fn, data.tasks, objective="delta_m",
+                                      baselines=baselines, seed=0)
+    tuner = LossWeightTuner(hypermodel, tuner=args.tuner, max_trials=args.trials,
                             directory=directory, project_name="penguins", overwrite=True)
     tuner.search(train, validation_data=val, epochs=args.epochs, verbose=0)
     search_seconds = time.perf_counter() - t0
@@ -99,14 +116,13 @@ def main():
         tests = [run(weighting, seed)[1] for seed in range(args.seeds)]
         means = {n: float(np.mean([t[keys[n]] for t in tests])) for n in names}
         rows.append((label, means))
-    equal_means = rows[0][1]
-    test_delta = DeltaM({keys[n]: equal_means[n] for n in names}).validate(data.tasks)
+    equal_means = {keys[n]: v for n, v in rows[0][1].items()}
     print(f"\nTest split, mean over {args.seeds} seed(s), {args.epochs} epochs each:")
     header = "| weighting | " + " | ".join(keys[n] for n in names) + " | Δm vs equal |"
     print(header)
     print("|" + "---|" * (len(names) + 2))
     for label, means in rows:
-        dm = test_delta.compute({f"val_{keys[n]}": means[n] for n in names})
+        dm = delta_m({keys[n]: means[n] for n in names}, equal_means, directions)
         print(f"| {label} | " + " | ".join(f"{means[n]:.4f}" for n in names) + f" | {dm:+.2f}% |")
     print("\ntuned weights: " + ", ".join(f"{n}={tuned[n]:.3f}" for n in names))
     print(f"total wall time {time.perf_counter() - t_start:.1f}s")

@@ -20,6 +20,8 @@ import argparse
 import importlib
 import sys
 
+__all__ = ["VERBS", "build_parser", "main", "one_line"]
+
 VERBS = ("demo", "train", "evaluate", "tune", "export")
 _USER_ERRORS = (ValueError, TypeError, LookupError, OSError)
 _MAX_MESSAGE = 600

@@ -9,11 +9,15 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
-import math
 import os
 import sys
 import zipfile
 from typing import Any
+
+from mtl_keras._validators import check_int, check_number, is_int, is_number
+
+__all__ = ["ARCHITECTURES", "DATASETS", "RunConfig", "build_model", "load_data", "load_model",
+           "select_tasks", "verbosity"]
 
 DATASETS = ("penguins",)
 ARCHITECTURES = ("hard_sharing", "soft_sharing", "cross_stitch", "mmoe", "ple")
@@ -24,14 +28,6 @@ _MLP_KEYS = ("type", "units", "activation", "dropout", "batch_norm")
 _BACKBONE_KEYS = {"hard_sharing": _MLP_KEYS, "soft_sharing": _MLP_KEYS,
                   "cross_stitch": _MLP_KEYS, "mmoe": ("type", "units", "activation"),
                   "ple": ("type", "units", "activation")}
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclasses.dataclass
@@ -134,24 +130,20 @@ class RunConfig:
         weighting = self.weighting
         if not (weighting is None or (isinstance(weighting, str) and weighting)
                 or (isinstance(weighting, dict) and weighting
-                    and all(isinstance(k, str) and _is_number(v) for k, v in weighting.items()))):
+                    and all(isinstance(k, str) and is_number(v) for k, v in weighting.items()))):
             raise ValueError(
                 "Expected weighting to be a method name (such as uncertainty) or a mapping "
                 f"{{task: weight}}. Received: weighting={weighting!r}")
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if not _is_int(value) or value < 1:
-                raise ValueError(f"Expected {name} to be an int >= 1. Received: {name}={value!r}")
-        if not (_is_number(self.learning_rate) and self.learning_rate > 0):
-            hint = ""
-            if isinstance(self.learning_rate, str):
-                # PyYAML reads 1e-3 (no dot) as text.
-                hint = " (text, not a number: write 0.001 or 1.0e-3)"
+        check_int(self.epochs, "epochs", min_value=1)
+        check_int(self.batch_size, "batch_size", min_value=1)
+        if isinstance(self.learning_rate, str):
+            # PyYAML reads 1e-3 (no dot) as text.
             raise ValueError(
-                f"Expected learning_rate to be a number > 0. "
-                f"Received: learning_rate={self.learning_rate!r}{hint}")
-        if not _is_int(self.seed) or self.seed < 0:
-            raise ValueError(f"Expected seed to be an int >= 0. Received: seed={self.seed!r}")
+                f"Expected learning_rate to be a number > 0. Received: "
+                f"learning_rate={self.learning_rate!r} (text, not a number: write 0.001 or "
+                "1.0e-3)")
+        check_number(self.learning_rate, "learning_rate", min_value=0, min_exclusive=True)
+        check_int(self.seed, "seed", min_value=0)
         if not isinstance(self.out, str) or not self.out:
             raise ValueError(f"Expected out to be a directory path. Received: out={self.out!r}")
 
@@ -169,7 +161,7 @@ class RunConfig:
                 f"{self.architecture!r}. Received: {extra}")
         units = backbone.get("units", [64, 64])
         if (not isinstance(units, list) or not units
-                or not all(_is_int(u) and u >= 1 for u in units)):
+                or not all(is_int(u) and u >= 1 for u in units)):
             raise ValueError(
                 "Expected backbone.units to be a non-empty list of ints >= 1, such as [64, 64]. "
                 f"Received: units={units!r}")
@@ -177,10 +169,8 @@ class RunConfig:
             raise ValueError(
                 "Expected backbone.activation to be an activation name. "
                 f"Received: activation={backbone['activation']!r}")
-        dropout = backbone.get("dropout", 0.0)
-        if not (_is_number(dropout) and 0 <= dropout < 1):
-            raise ValueError(
-                f"Expected backbone.dropout in [0, 1). Received: dropout={dropout!r}")
+        check_number(backbone.get("dropout", 0.0), "backbone.dropout", min_value=0, max_value=1,
+                     max_exclusive=True)
         if not isinstance(backbone.get("batch_norm", False), bool):
             raise ValueError(
                 "Expected backbone.batch_norm to be true or false. "
@@ -303,21 +293,6 @@ def load_model(path: str):
             f"Expected an mtl_keras MultiTaskModel in {path!r}. "
             f"Received: a {type(model).__name__}.")
     return model
-
-
-def format_table(headers, rows) -> str:
-    """A plain-text table with aligned columns."""
-    cells = [list(map(str, headers))] + [[_fmt(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def _fmt(value):
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return str(value)
 
 
 def verbosity() -> int:

@@ -17,7 +17,10 @@ from __future__ import annotations
 import os
 import time
 
+from mtl_keras._tables import format_table
 from mtl_keras.commands import _args, _common, _paths
+
+__all__ = ["add_parser", "demo", "run"]
 
 
 def add_parser(subparsers):
@@ -59,15 +62,15 @@ def demo(out="mtl_keras_runs/demo", epochs=60, seed=0, verbose=None, tune=True, 
          export=True):
     """Runs the demo; returns `{"multi_task": logs, "single_task": {task: logs}, "path": ...}`.
 
-    With `tune`, the result also has `"tuning"` (see `mtl_keras.tuning.demo_search`);
+    With `tune`, the result also has `"tuning"` (see `_weight_search.demo_search`);
     with `export`, `"exports"` (a list of `mtl_keras.exporters.ArtifactReport`).
     """
     import keras
 
     import mtl_keras as mtl
+    from mtl_keras._validators import check_int
 
-    if not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"Expected epochs >= 1. Received: epochs={epochs!r}")
+    check_int(epochs, "epochs", min_value=1)
     path = os.path.join(out, "model.keras")
     _paths.check_output_dir(out, "--out")
     _paths.check_new_path(path, "--out", "model")
@@ -111,7 +114,7 @@ def demo(out="mtl_keras_runs/demo", epochs=60, seed=0, verbose=None, tune=True, 
         metric = f"{task.name}_{task.primary_metric}"
         rows.append([task.name, task.primary_metric, single[task.name][metric], multi[metric]])
     print("\n== Test split ==")
-    print(_common.format_table(["task", "metric", "single-task", "multi-task"], rows))
+    print(format_table(["task", "metric", "single-task", "multi-task"], rows))
     print(f"parameters: single-task total {single_params}, multi-task {model.count_params()}; "
           f"training time: single-task {single_time:.1f}s, multi-task {multi_time:.1f}s")
 
@@ -130,17 +133,15 @@ def demo(out="mtl_keras_runs/demo", epochs=60, seed=0, verbose=None, tune=True, 
 
 
 def _tune(data, out, epochs, trials, seed, verbose):
-    from mtl_keras import tuning
-    from mtl_keras.tuning.demo import format_comparison
+    from mtl_keras.commands._weight_search import demo_search, format_comparison
 
     search_epochs = max(2, min(epochs, 25))
     print(f"\n== Loss-weight search: {trials} trials x {search_epochs} epochs "
           "(KerasTuner RandomSearch, objective: Δm over equal weights on validation) ==")
-    result = tuning.demo_search(data, epochs=search_epochs, max_trials=trials,
-                                directory=os.path.join(out, "tune"), seed=seed,
-                                units=(64, 64), verbose=0,
-                                progress=lambda line: print(line, flush=True))
-    print(format_comparison(result, data.tasks))
+    result = demo_search(data, epochs=search_epochs, max_trials=trials,
+                         directory=os.path.join(out, "tune"), seed=seed, units=(64, 64),
+                         verbose=0, progress=lambda line: print(line, flush=True))
+    print(format_comparison(result))
     return result
 
 

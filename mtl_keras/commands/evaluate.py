@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from mtl_keras._tables import format_table
 from mtl_keras.commands import _args, _common
+
+__all__ = ["add_parser", "evaluate", "run"]
 
 
 def add_parser(subparsers):
@@ -24,7 +27,7 @@ def run(args) -> int:
     for task, values in metrics.items():
         for name, value in values.items():
             rows.append([task, name, value])
-    print(_common.format_table(["task", "metric", args.split], rows))
+    print(format_table(["task", "metric", args.split], rows))
     return 0
 
 

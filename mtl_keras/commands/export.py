@@ -15,6 +15,8 @@ import os
 
 from mtl_keras.commands import _args, _common, _paths
 
+__all__ = ["add_parser", "load_data", "run", "summary"]
+
 
 def add_parser(subparsers):
     p = subparsers.add_parser(

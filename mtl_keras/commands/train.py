@@ -5,7 +5,10 @@ from __future__ import annotations
 import dataclasses
 import os
 
+from mtl_keras._tables import format_table
 from mtl_keras.commands import _args, _common, _paths
+
+__all__ = ["add_parser", "config_from_args", "run", "train"]
 
 
 def add_parser(subparsers):
@@ -93,6 +96,6 @@ def train(config: _common.RunConfig, verbose=None):
                              return_dict=True, verbose=0)
     os.makedirs(config.out, exist_ok=True)
     model.save(out)
-    print(_common.format_table(["metric", "test"], sorted(metrics.items())))
+    print(format_table(["metric", "test"], sorted(metrics.items())))
     print(f"saved model: {out}")
     return model, metrics

@@ -20,6 +20,8 @@ import time
 
 from mtl_keras.commands import _args, _common, _paths
 
+__all__ = ["add_parser", "run", "tune"]
+
 
 def add_parser(subparsers):
     p = subparsers.add_parser(
@@ -72,12 +74,9 @@ def run(args) -> int:
 
 def tune(args) -> dict:
     """Runs the verb; returns the results dict (also used by tests)."""
-    import keras
+    from mtl_keras.commands._weight_search import WeightSearch
+    from mtl_keras.tuning import LossWeightTuner
 
-    from mtl_keras.tuning import LossWeightTuner, penguins_build_fn
-    from mtl_keras.tuning import objectives as objectives_lib
-
-    units = list(args.units)
     fixed = {}
     for pairs in args.fix:
         fixed.update(pairs)
@@ -87,7 +86,6 @@ def tune(args) -> dict:
             objective = _args.number_pairs(objective[len("weighted:"):])
         except argparse.ArgumentTypeError as e:
             raise ValueError(f"argument --objective (weighted:...): {e}") from None
-    explicit_baselines = args.baselines
     project = os.path.join(args.directory, args.project_name)
     plot_path = args.plot or os.path.join(project, "trials.png")
     _paths.check_output_dir(args.directory, "--directory")
@@ -95,59 +93,39 @@ def tune(args) -> dict:
     _paths.check_output_file(plot_path, "--plot")
     t0 = time.perf_counter()
     data = _common.load_data(args.data, seed=args.seed)
-    build_fn = penguins_build_fn(data, units=units, learning_rate=args.learning_rate)
-    names = [t.name for t in data.tasks]
-    train = data.dataset("train", args.batch_size)
-    val = data.dataset("validation", 64)
-    test = data.dataset("test", 64)
-    verbose = 0
+    search = WeightSearch(data, epochs=args.epochs, seed=args.seed, units=list(args.units),
+                          learning_rate=args.learning_rate, batch_size=args.batch_size)
+    space = dict(min_weight=args.min_weight, max_weight=args.max_weight, sampling=args.sampling,
+                 step=args.step, fixed=fixed,
+                 normalize=None if args.normalize == "none" else args.normalize)
 
-    def check_search_space(baselines):
-        # Everything that can be wrong with the search is checked before any training.
-        from mtl_keras.tuning import LossWeightHyperModel
-
-        LossWeightHyperModel(build_fn, data.tasks, objective=objective, baselines=baselines,
-                             min_weight=args.min_weight, max_weight=args.max_weight,
-                             sampling=args.sampling, step=args.step, fixed=fixed,
-                             normalize=None if args.normalize == "none" else args.normalize)
-
+    # Everything that can be wrong with the search is checked before any training
+    # (Δm baselines from the equal-weights run are stood in for by ones).
     is_delta = isinstance(objective, str) and objective.lower() in ("delta_m", "val_delta_m")
-    placeholder = {n: 1.0 for n in names} if is_delta and explicit_baselines is None else None
-    check_search_space(explicit_baselines or placeholder)
+    placeholder = {k: 1.0 for k in search.keys.values()} if is_delta else None
+    search.hypermodel(objective=objective, baselines=args.baselines or placeholder, **space)
     if args.tuner == "grid" and args.step is None:
         raise ValueError("Expected --step with --tuner grid (e.g. --step 2). Received none.")
 
-    def train_eval(weights):
-        keras.utils.set_random_seed(args.seed)
-        model = build_fn(None, weights)
-        model.fit(train, validation_data=val, epochs=args.epochs, verbose=verbose)
-        return (model.evaluate(val, return_dict=True, verbose=0),
-                model.evaluate(test, return_dict=True, verbose=0))
-
     print(f"Equal weights: training {args.epochs} epochs ...", flush=True)
-    equal = {n: 1.0 for n in names}
-    equal_val, equal_test = train_eval(equal)
-    keys = {t.name: f"{t.name}_{t.primary_metric}" for t in data.tasks}
-    baselines = explicit_baselines
+    equal_val, equal_test = search.train_eval(search.equal_weights)
+    baselines = args.baselines
     if is_delta and baselines is None:
-        baselines = {keys[n]: float(equal_val[keys[n]]) for n in names}
+        baselines = search.baselines(equal_val)
         print("Δm baselines (equal weights, validation): "
               + ", ".join(f"{k}={v:.4f}" for k, v in baselines.items()))
     extra = {"max_epochs": args.epochs} if args.tuner == "hyperband" else {
         "max_trials": args.trials}
     tuner = LossWeightTuner(
-        build_fn, data.tasks, objective=objective, tuner=args.tuner, baselines=baselines,
-        min_weight=args.min_weight, max_weight=args.max_weight, sampling=args.sampling,
-        step=args.step, fixed=fixed,
-        normalize=None if args.normalize == "none" else args.normalize,
-        seed=args.seed, directory=args.directory, project_name=args.project_name,
-        overwrite=args.overwrite, **extra)
+        search.hypermodel(objective=objective, baselines=baselines, **space), args.tuner,
+        directory=args.directory, project_name=args.project_name, overwrite=args.overwrite,
+        **extra)
     trials = "hyperband" if args.tuner == "hyperband" else args.trials
     print(f"Searching: {args.tuner}, objective {tuner.objective.name} "
           f"({tuner.objective.direction}), {trials} trials of {args.epochs} epochs in {project}",
           flush=True)
     t_search = time.perf_counter()
-    tuner.search(train, validation_data=val, epochs=args.epochs, verbose=verbose,
+    tuner.search(search.train, validation_data=search.val, epochs=args.epochs, verbose=0,
                  progress=lambda line: print(line, flush=True))
     search_seconds = time.perf_counter() - t_search
     print()
@@ -160,17 +138,11 @@ def tune(args) -> dict:
     print(f"Trials plot: {plot}\nReport: {report}")
 
     print(f"\nRetraining the best weights ({args.epochs} epochs, seed {args.seed}) ...", flush=True)
-    _, tuned_test = train_eval(weights)
-    rows = []
-    for label, w, logs in (("equal", equal, equal_test), ("tuned", weights, tuned_test)):
-        rows.append([label] + [round(w[n], 4) for n in names]
-                    + [float(logs[keys[n]]) for n in names])
+    _, tuned_test = search.train_eval(weights)
     print("\n== Test split ==")
-    print(_common.format_table(["weights"] + [f"w_{n}" for n in names]
-                               + [f"test {keys[n]}" for n in names], rows))
-    delta = objectives_lib.DeltaM({keys[n]: float(equal_test[keys[n]]) for n in names})
-    delta.validate(data.tasks)
-    delta_m = delta.compute({f"val_{keys[n]}": float(tuned_test[keys[n]]) for n in names})
+    print(search.comparison([("equal", search.equal_weights, equal_test),
+                             ("tuned", weights, tuned_test)]))
+    delta_m = search.delta_m(tuned_test, equal_test)
     completed = sum(r.status == "COMPLETED" for r in tuner.results())
     print(f"Δm of tuned over equal weights on test: {delta_m:+.2f}%; {completed} trials, "
           f"search {search_seconds:.1f}s, total {time.perf_counter() - t0:.1f}s")

@@ -1,13 +1,13 @@
 """Tuning task loss weights with KerasTuner.
 
-`LossWeightTuner` (and the `LossWeightHyperModel` under it) searches one loss
-weight per task, with any KerasTuner tuner, against an objective that does not
+A `LossWeightHyperModel` declares one loss weight per task (and the user's
+own hyperparameters) and scores each trial with an objective that does not
 depend on the weights (`objectives`): a task's validation metric, a signed
 weighted sum of per-task metrics, Δm over per-task baselines, or the Pareto
-front over per-task metrics.
+front over per-task metrics. `LossWeightTuner(hypermodel, tuner=...)` runs
+the search with any KerasTuner tuner and reads the trials back.
 """
 
-from mtl_keras.tuning.demo import demo_search, penguins_build_fn
 from mtl_keras.tuning.hypermodel import LossWeightHyperModel
 from mtl_keras.tuning.objectives import (
     DeltaM,
@@ -16,8 +16,8 @@ from mtl_keras.tuning.objectives import (
     ObjectiveCallback,
     ParetoObjective,
     WeightedObjective,
-    pareto_front,
 )
+from mtl_keras.tuning.pareto import pareto_front
 from mtl_keras.tuning.progress import TrialProgress
 from mtl_keras.tuning.tuner import LossWeightTuner, TrialResult, get_tuner_class
 
@@ -32,8 +32,6 @@ __all__ = [
     "TrialProgress",
     "TrialResult",
     "WeightedObjective",
-    "demo_search",
     "get_tuner_class",
     "pareto_front",
-    "penguins_build_fn",
 ]

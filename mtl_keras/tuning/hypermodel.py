@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, Mapping, Sequence
 
 import keras
 import keras_tuner
 import numpy as np
 
+from mtl_keras._validators import check_choice, check_int, check_number, is_number
 from mtl_keras.model import MultiTaskModel
-from mtl_keras.tasks import Task, validate_tasks, validate_weight
+from mtl_keras.tasks import Task, validate_tasks
 from mtl_keras.tuning import objectives as objectives_lib
 from mtl_keras.weighting import StaticWeighting
+
+__all__ = ["LossWeightHyperModel", "NORMALIZATIONS", "SAMPLINGS", "WEIGHT_PREFIX"]
 
 SAMPLINGS = ("log", "uniform")
 NORMALIZATIONS = ("mean", "simplex", None)
@@ -106,21 +108,17 @@ class LossWeightHyperModel(keras_tuner.HyperModel):
         self.task_names = [t.name for t in self.tasks]
         if sampling == "linear":
             sampling = "uniform"
-        if sampling not in SAMPLINGS:
-            raise ValueError(f"Expected sampling in {SAMPLINGS}. Received: sampling={sampling!r}")
-        if normalize not in NORMALIZATIONS:
-            raise ValueError(
-                f"Expected normalize in {NORMALIZATIONS}. Received: normalize={normalize!r}"
-            )
-        lo = validate_weight(min_weight, "min_weight")
-        hi = validate_weight(max_weight, "max_weight")
+        check_choice(sampling, "sampling", SAMPLINGS)
+        check_choice(normalize, "normalize", NORMALIZATIONS)
+        lo = check_number(min_weight, "min_weight", min_value=0)
+        hi = check_number(max_weight, "max_weight", min_value=0)
         if not lo < hi or (sampling == "log" and lo <= 0):
             raise ValueError(
                 "Expected 0 <= min_weight < max_weight (and min_weight > 0 for log "
                 f"sampling). Received: min_weight={min_weight}, max_weight={max_weight}, "
                 f"sampling={sampling!r}"
             )
-        if step is not None and (not math.isfinite(step) or step <= 0
+        if step is not None and (not is_number(step) or step <= 0
                                  or (sampling == "log" and step <= 1)):
             raise ValueError(
                 "Expected step > 0 (an increment) for uniform sampling, or > 1 (a "
@@ -135,8 +133,7 @@ class LossWeightHyperModel(keras_tuner.HyperModel):
                 f"Expected fixed weights for tasks among {self.task_names}. "
                 f"Received unknown tasks: {unknown}"
             )
-        self.fixed = {k: validate_weight(v, f"the fixed weight of task {k!r}")
-                      for k, v in fixed.items()}
+        self.fixed = {k: check_number(v, f"fixed[{k!r}]", min_value=0) for k, v in fixed.items()}
         self.free_tasks = [n for n in self.task_names if n not in self.fixed]
         if not self.free_tasks:
             raise ValueError(
@@ -152,7 +149,7 @@ class LossWeightHyperModel(keras_tuner.HyperModel):
             )
         self.objective = objectives_lib.get(objective, baselines).validate(self.tasks)
         self.optimizer = optimizer
-        self.seed = seed
+        self.seed = check_int(seed, "seed", allow_none=True)
 
     # ------------------------------------------------------------ the space
     def declare_weights(self, hp) -> dict[str, float]:

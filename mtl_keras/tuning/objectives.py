@@ -11,80 +11,39 @@ which do not depend on the weights:
   the sign of its direction (accuracy up, MAE down).
 * `DeltaM`: the mean relative improvement over per-task baselines (e.g.
   single-task scores), Maninis, Radosavovic & Kokkinos, "Attentive
-  Single-Tasking of Multiple Tasks", CVPR 2019.
+  Single-Tasking of Multiple Tasks", CVPR 2019 (`mtl_keras.evaluation.delta_m`
+  on one epoch's logs).
 * `ParetoObjective`: reports the set of non-dominated trials over per-task
-  metrics (`pareto_front`); the search itself is driven by the signed sum.
+  metrics (`mtl_keras.tuning.pareto_front`); the search itself is driven by
+  the signed sum.
 
 Metric keys name a task and one of its metrics: `"species_accuracy"`,
 `"body_mass_mae"`, `"sex_loss"`, with or without the `val_` prefix; a bare
-task name (`"species"`) means that task's primary (first) metric. Keys are
-resolved against the tasks by `validate(tasks)`, which raises before any trial
-runs.
+task name (`"species"`) means that task's primary (first) metric (see
+`mtl_keras.tuning.metric_keys`). Keys are resolved against the tasks by
+`validate(tasks)`, which raises before any trial runs.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any, Mapping, Sequence
 
 import keras
-import numpy as np
 
+from mtl_keras._validators import check_choice, is_number
+from mtl_keras.evaluation import delta_m
 from mtl_keras.tasks import Task
+from mtl_keras.tuning.metric_keys import resolve_metric_key
 
-_FORBIDDEN = ("loss", "val_loss")
-
-
-def task_metric_names(task: Task) -> list[str]:
-    """Short names of the metrics logged for `task` (`"accuracy"`, ..., `"loss"`)."""
-    names = [m.name[len(task.name) + 1:] for m in task.make_metrics()]
-    return names + ["loss"]
-
-
-def available_metric_keys(tasks: Sequence[Task]) -> list[str]:
-    """Every `<task>_<metric>` key an objective may name for these tasks."""
-    return [f"{t.name}_{m}" for t in tasks for m in task_metric_names(t)]
-
-
-def resolve_metric_key(key: str, tasks: Sequence[Task]) -> tuple[Task, str]:
-    """Resolves `"species_accuracy"` / `"val_species"` / `"species"` to `(task, metric)`.
-
-    Raises:
-        ValueError: For a key naming no task or a metric the task does not log,
-            or for keys that depend on the loss weights (`loss`, `<task>_weight`).
-    """
-    if not isinstance(key, str) or not key:
-        raise ValueError(f"Expected a metric key such as 'species_accuracy'. Received: {key!r}")
-    short = key[4:] if key.startswith("val_") else key
-    if key in _FORBIDDEN or short in _FORBIDDEN or short.endswith("_weight") and any(
-            short == f"{t.name}_weight" for t in tasks):
-        raise ValueError(
-            "Expected an objective that does not depend on the loss weights being "
-            "tuned (a per-task validation metric). The weighted total loss and the "
-            f"weights themselves do. Received: {key!r}. Expected one of "
-            f"{available_metric_keys(tasks)}."
-        )
-    by_name = {t.name: t for t in tasks}
-    if short in by_name:
-        task = by_name[short]
-        return task, task_metric_names(task)[0]
-    for task in sorted(tasks, key=lambda t: -len(t.name)):
-        if short.startswith(task.name + "_"):
-            metric = short[len(task.name) + 1:]
-            if metric in task_metric_names(task):
-                return task, metric
-    raise ValueError(
-        "Expected an objective metric naming a task and one of its metrics, one of "
-        f"{available_metric_keys(tasks)} (or a task name for its first metric). "
-        f"Received: {key!r}"
-    )
-
-
-def _check_direction(direction):
-    if direction not in ("min", "max"):
-        raise ValueError(f"Expected direction 'min' or 'max'. Received: direction={direction!r}")
-    return direction
-
+__all__ = [
+    "DeltaM",
+    "MetricObjective",
+    "Objective",
+    "ObjectiveCallback",
+    "ParetoObjective",
+    "WeightedObjective",
+    "get",
+]
 
 class Objective:
     """Base of the tuning objectives: a scalar from per-task validation metrics.
@@ -177,7 +136,8 @@ class MetricObjective(Objective):
     def __init__(self, key: str, direction: str | None = None):
         super().__init__()
         self.key = key
-        self._direction = None if direction is None else _check_direction(direction)
+        self._direction = None if direction is None else check_choice(
+            direction, "direction", ("min", "max"))
         self.name = key if key.startswith("val_") else f"val_{key}"
 
     def _resolve(self, tasks):
@@ -220,7 +180,7 @@ class WeightedObjective(Objective):
                 f"Received: coefficients={coefficients!r}"
             )
         for key, c in coefficients.items():
-            if not isinstance(c, (int, float)) or not math.isfinite(c) or c <= 0:
+            if not is_number(c) or c <= 0:
                 raise ValueError(
                     f"Expected positive finite coefficients. Received: {key!r}: {c!r}"
                 )
@@ -276,7 +236,7 @@ class DeltaM(Objective):
                 f"Received: baselines={baselines!r}"
             )
         for key, b in baselines.items():
-            if not isinstance(b, (int, float, np.floating)) or not math.isfinite(b) or b == 0:
+            if not is_number(b) or b == 0:
                 raise ValueError(
                     f"Expected finite non-zero baselines (Δm divides by them). "
                     f"Received: {key!r}: {b!r}"
@@ -299,10 +259,8 @@ class DeltaM(Objective):
         return terms
 
     def compute(self, metrics):
-        values = self._values(metrics)
-        parts = [(1.0 if d == "max" else -1.0) * (v - b) / b
-                 for v, b, (_, _, d) in zip(values, self.baselines.values(), self.terms)]
-        return float(100.0 * sum(parts) / len(parts))
+        return delta_m(self._values(metrics), list(self.baselines.values()),
+                       [d for _, _, d in self.terms])
 
 
 class ParetoObjective(Objective):
@@ -347,53 +305,6 @@ class ParetoObjective(Objective):
         values = self._values(metrics)
         return float(sum((1.0 if d == "max" else -1.0) * v
                          for v, (_, _, d) in zip(values, self.terms)))
-
-
-def pareto_front(points: Sequence[Mapping[str, float]],
-                 directions: Mapping[str, str]) -> list[int]:
-    """Indices of the non-dominated points.
-
-    Point `a` dominates `b` when it is at least as good on every metric and
-    strictly better on one, each metric compared in its direction. Points with
-    a missing or non-finite value are never on the front; equal points are
-    both kept.
-
-    Args:
-        points: One `{metric: value}` per trial.
-        directions: `{metric: "min"|"max"}`, the metrics compared.
-
-    Returns:
-        Sorted indices into `points`.
-
-    Example:
-
-    >>> pts = [{"acc": 0.9, "mae": 0.3}, {"acc": 0.8, "mae": 0.2},
-    ...        {"acc": 0.8, "mae": 0.4}]
-    >>> pareto_front(pts, {"acc": "max", "mae": "min"})
-    [0, 1]
-    """
-    keys = list(directions)
-    for k in keys:
-        _check_direction(directions[k])
-    signs = np.array([1.0 if directions[k] == "max" else -1.0 for k in keys])
-    rows = []
-    for p in points:
-        try:
-            v = np.array([float(p[k]) for k in keys])
-        except (KeyError, TypeError, ValueError):
-            v = np.full(len(keys), np.nan)
-        rows.append(v * signs)  # larger is better for every column now
-    front = []
-    for i, a in enumerate(rows):
-        if not np.all(np.isfinite(a)):
-            continue
-        dominated = any(
-            np.all(np.isfinite(b)) and np.all(b >= a) and np.any(b > a)
-            for j, b in enumerate(rows) if j != i
-        )
-        if not dominated:
-            front.append(i)
-    return front
 
 
 def get(identifier: Any, baselines: Mapping[str, float] | None = None) -> Objective:

@@ -6,6 +6,8 @@ import math
 import time
 from typing import Any, Callable
 
+__all__ = ["TrialProgress", "format_duration"]
+
 
 def format_duration(seconds: float) -> str:
     """`42s`, `3m05s`, `1h02m`."""

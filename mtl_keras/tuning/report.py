@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-from mtl_keras.tuning import objectives as objectives_lib
+from mtl_keras._tables import format_table
+from mtl_keras.tuning.pareto import pareto_front
+
+__all__ = ["plot_trials", "summary_text"]
 
 
 def summary_text(results: Sequence, task_names: Sequence[str], objective) -> str:
@@ -25,12 +28,12 @@ def summary_text(results: Sequence, task_names: Sequence[str], objective) -> str
     for r in results:
         rows.append(
             [r.trial_id, r.status]
-            + [_fmt(r.weights.get(n)) for n in task_names]
-            + [_fmt(r.score)]
-            + [_fmt(r.metrics.get(k)) for k in metric_keys]
+            + [r.weights.get(n) for n in task_names]
+            + [r.score]
+            + [r.metrics.get(k) for k in metric_keys]
             + ["*" if r.on_pareto_front else ""]
         )
-    lines = _table(headers, rows)
+    lines = format_table(headers, rows).splitlines()
     done = [r for r in results if r.status == "COMPLETED" and r.score is not None]
     n_front = sum(r.on_pareto_front for r in results)
     lines.append(f"{len(done)} completed trial(s) of {len(results)}; {n_front} on the Pareto "
@@ -71,7 +74,7 @@ def plot_trials(results: Sequence, directions: Mapping[str, str], path: str) -> 
     import matplotlib.pyplot as plt
 
     points = [r.metrics for r in results]
-    front = set(objectives_lib.pareto_front(points, directions))
+    front = set(pareto_front(points, directions))
     pairs = [(0, 1)] if len(keys) == 2 else [(0, 1), (0, 2), (1, 2)]
     fig, axes = plt.subplots(1, len(pairs), figsize=(5 * len(pairs), 4.2), squeeze=False)
     for ax, (i, j) in zip(axes[0], pairs):
@@ -103,19 +106,3 @@ def plot_trials(results: Sequence, directions: Mapping[str, str], path: str) -> 
 
 def _arrow(direction):
     return "higher is better" if direction == "max" else "lower is better"
-
-
-def _fmt(value):
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return str(value)
-
-
-def _table(headers, rows):
-    cells = [list(map(str, headers))] + [list(map(str, r)) for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return lines

@@ -6,14 +6,18 @@ import dataclasses
 import functools
 import json
 import math
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
 import keras_tuner
 
-from mtl_keras.tasks import Task
+from mtl_keras._validators import check_int
 from mtl_keras.tuning import objectives as objectives_lib
 from mtl_keras.tuning.hypermodel import WEIGHT_PREFIX, LossWeightHyperModel
+from mtl_keras.tuning.metric_keys import resolve_metric_key, task_metric_names
+from mtl_keras.tuning.pareto import pareto_front
 from mtl_keras.tuning.progress import TrialProgress
+
+__all__ = ["LossWeightTuner", "TUNERS", "TrialResult", "get_tuner_class"]
 
 TUNERS = {
     "random_search": keras_tuner.RandomSearch,
@@ -84,43 +88,49 @@ class TrialResult:
     on_pareto_front: bool = False
 
 
+# Arguments of `LossWeightHyperModel` that `LossWeightTuner` took before it took the
+# hypermodel itself: named in the error that says where they go now.
+_HYPERMODEL_ARGUMENTS = ("tasks", "objective", "baselines", "min_weight", "max_weight",
+                         "sampling", "step", "fixed", "normalize", "optimizer")
+_HOW = ("LossWeightTuner(LossWeightHyperModel(build_fn, tasks, objective=..., baselines=..., "
+        "seed=...), tuner=..., max_trials=..., directory=...)")
+
+
 class LossWeightTuner:
     """Searches task loss weights (and the user's hyperparameters) with KerasTuner.
 
-    A thin helper: it builds a `LossWeightHyperModel`, hands it to the chosen
-    KerasTuner tuner with the objective's `keras_tuner.Objective`, and reads the
-    trials back as `TrialResult`s, a Pareto front, a summary table and a plot.
-    The KerasTuner tuner is `self.tuner` (an instance of the chosen class,
-    which also reports each trial to `search(progress=...)`): resuming (`overwrite=False`, the
-    default) and distributed search (the `KERASTUNER_TUNER_ID`,
-    `KERASTUNER_ORACLE_IP` and `KERASTUNER_ORACLE_PORT` environment variables:
-    one chief, any number of workers) work as in KerasTuner.
+    A thin helper in KerasTuner's shape: the `LossWeightHyperModel` holds
+    what is searched and how a trial is scored (tasks, objective, search
+    space); this class hands it to the chosen KerasTuner tuner with the
+    objective's `keras_tuner.Objective`, and reads the trials back as
+    `TrialResult`s, a Pareto front, a summary table and a plot. The
+    KerasTuner tuner is `self.tuner` (an instance of the chosen class, which
+    also reports each trial to `search(progress=...)`): resuming
+    (`overwrite=False`, the default) and distributed search (the
+    `KERASTUNER_TUNER_ID`, `KERASTUNER_ORACLE_IP` and `KERASTUNER_ORACLE_PORT`
+    environment variables: one chief, any number of workers) work as in
+    KerasTuner.
 
     Args:
-        build_fn: `build_fn(hp, weights) -> MultiTaskModel` (see
-            `LossWeightHyperModel`).
-        tasks: The model's `Task` list.
-        objective: `"pareto"` (default), `"delta_m"` (with `baselines`), a
-            metric key such as `"species_accuracy"`, a dict `{metric key:
-            coefficient}`, or an `Objective`.
+        hypermodel: A `LossWeightHyperModel` (build function, tasks,
+            objective, search space, per-trial seed).
         tuner: `"random_search"`, `"bayesian"`, `"hyperband"`, `"grid"`, or a
             `keras_tuner.Tuner` subclass.
         max_trials: Number of trials (default 10; not used by Hyperband, which
             takes `max_epochs` in `tuner_kwargs`).
-        baselines: Per-task baselines for `"delta_m"`.
-        min_weight, max_weight, sampling, step, fixed, normalize, optimizer:
-            The search space, see `LossWeightHyperModel`.
-        seed: Seeds the oracle and every trial's weight initialization, so that
-            trials differ only by their hyperparameters.
+        seed: Seeds the oracle. Default: the hypermodel's `seed` (which also
+            re-seeds every trial's initialization, so that trials differ only
+            by their hyperparameters).
         directory, project_name, overwrite: KerasTuner's project settings.
         **tuner_kwargs: More arguments of the tuner class (`max_epochs`,
             `executions_per_trial`, `num_initial_points`, ...).
 
     Raises:
-        ValueError: Before any trial: an objective naming an unknown task or
-            metric, or depending on the weights (`val_loss`); `"delta_m"`
-            without a baseline for every task; no free weight; GridSearch
-            without `step`; `max_trials` with Hyperband.
+        TypeError: `hypermodel` is not a `LossWeightHyperModel`, or an
+            argument of the hypermodel (`objective`, `baselines`, ...) is
+            passed here: the message shows where it goes.
+        ValueError: Before any trial: GridSearch without a hypermodel
+            `step`; `max_trials` with Hyperband; `max_trials < 1`.
 
     Example:
 
@@ -130,8 +140,8 @@ class LossWeightTuner:
     ...     return mtl.build_hard_sharing(keras.Input((4,)), mtl.backbones.mlp([8]), tasks)
     >>> x = np.random.rand(32, 4).astype("float32")
     >>> y = {"a": (x[:, 0] > 0.5).astype("int32"), "b": x[:, 1]}
-    >>> tuner = LossWeightTuner(build, tasks, objective="b_mae", max_trials=2,
-    ...                         directory=tempfile.mkdtemp(), seed=0)
+    >>> hypermodel = LossWeightHyperModel(build, tasks, objective="b_mae", seed=0)
+    >>> tuner = LossWeightTuner(hypermodel, max_trials=2, directory=tempfile.mkdtemp())
     >>> _ = tuner.search(x, y, validation_data=(x, y), epochs=1, verbose=0)
     >>> len(tuner.results()), sorted(tuner.best_weights())
     (2, ['a', 'b'])
@@ -139,37 +149,38 @@ class LossWeightTuner:
 
     def __init__(
         self,
-        build_fn: Callable,
-        tasks: Sequence[Task],
-        objective: Any = "pareto",
+        hypermodel: LossWeightHyperModel,
         tuner: Any = "random_search",
+        *,
         max_trials: int | None = None,
-        baselines: Mapping[str, float] | None = None,
-        min_weight: float = 0.1,
-        max_weight: float = 10.0,
-        sampling: str = "log",
-        step: float | None = None,
-        fixed: Mapping[str, float] | None = None,
-        normalize: str | None = "mean",
-        optimizer: Any = "adam",
         seed: int | None = None,
         directory: str | None = None,
         project_name: str = "loss_weights",
         overwrite: bool = False,
         **tuner_kwargs,
     ):
-        self.tuner_class = get_tuner_class(tuner)
-        if issubclass(self.tuner_class, keras_tuner.GridSearch) and step is None:
-            raise ValueError(
-                "Expected a grid step for GridSearch (e.g. step=2.0 with log sampling: "
-                f"0.1, 0.2, 0.4, ...). Received: step=None"
+        if not isinstance(hypermodel, LossWeightHyperModel):
+            raise TypeError(
+                "Expected hypermodel to be a `mtl_keras.tuning.LossWeightHyperModel`. "
+                f"Received: hypermodel={hypermodel!r}. The build function, tasks, objective "
+                f"and search space are the hypermodel's arguments: {_HOW}"
             )
-        self.hypermodel = LossWeightHyperModel(
-            build_fn, tasks, objective=objective, baselines=baselines,
-            min_weight=min_weight, max_weight=max_weight, sampling=sampling, step=step,
-            fixed=fixed, normalize=normalize, optimizer=optimizer, seed=seed,
-        )
-        self.objective = self.hypermodel.objective
+        misplaced = [k for k in _HYPERMODEL_ARGUMENTS if k in tuner_kwargs]
+        if misplaced:
+            raise TypeError(
+                f"Expected {misplaced} as arguments of LossWeightHyperModel, not of "
+                f"LossWeightTuner. Received: {', '.join(f'{k}=...' for k in misplaced)}. "
+                f"Use {_HOW}"
+            )
+        self.hypermodel = hypermodel
+        self.tuner_class = get_tuner_class(tuner)
+        if issubclass(self.tuner_class, keras_tuner.GridSearch) and hypermodel.step is None:
+            raise ValueError(
+                "Expected a grid step for GridSearch: LossWeightHyperModel(..., step=2.0) "
+                "(with log sampling: 0.1, 0.2, 0.4, ...). Received: step=None"
+            )
+        self.objective = hypermodel.objective
+        seed = hypermodel.seed if seed is None else seed
         kwargs = dict(tuner_kwargs)
         if issubclass(self.tuner_class, keras_tuner.Hyperband):
             if max_trials is not None:
@@ -180,10 +191,8 @@ class LossWeightTuner:
             if "max_epochs" not in kwargs:
                 raise ValueError("Expected max_epochs=... for Hyperband. Received none.")
         else:
-            max_trials = 10 if max_trials is None else max_trials
-            if not isinstance(max_trials, int) or max_trials < 1:
-                raise ValueError(f"Expected max_trials >= 1. Received: max_trials={max_trials!r}")
-            kwargs["max_trials"] = max_trials
+            kwargs["max_trials"] = check_int(10 if max_trials is None else max_trials,
+                                             "max_trials", min_value=1)
         self.tuner = _reporting(self.tuner_class)(
             hypermodel=self.hypermodel, objective=self.objective.to_keras_tuner(),
             directory=directory, project_name=project_name, overwrite=overwrite,
@@ -245,7 +254,7 @@ class LossWeightTuner:
                 metrics=metrics,
             ))
         done = [r for r in results if r.status == "COMPLETED"]
-        for i in objectives_lib.pareto_front([r.metrics for r in done], self.front_directions()):
+        for i in pareto_front([r.metrics for r in done], self.front_directions()):
             done[i].on_pareto_front = True
         return results
 
@@ -259,7 +268,7 @@ class LossWeightTuner:
             return self.objective.directions
         directions = {}
         for task in self.hypermodel.tasks:
-            metric = objectives_lib.task_metric_names(task)[0]
+            metric = task_metric_names(task)[0]
             directions[f"val_{task.name}_{metric}"] = task.metric_direction(metric)
         return directions
 
@@ -324,7 +333,7 @@ class LossWeightTuner:
             keys = [m if m.startswith("val_") else f"val_{m}" for m in metrics]
             directions = {}
             for key in keys:
-                task, metric = objectives_lib.resolve_metric_key(key, self.hypermodel.tasks)
+                task, metric = resolve_metric_key(key, self.hypermodel.tasks)
                 directions[f"val_{task.name}_{metric}"] = task.metric_direction(metric)
         else:
             directions = dict(list(directions.items())[:3])

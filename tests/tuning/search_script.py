@@ -17,7 +17,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import mtl_keras as mtl  # noqa: E402
-from mtl_keras.tuning import LossWeightTuner  # noqa: E402
+from mtl_keras.tuning import LossWeightHyperModel, LossWeightTuner  # noqa: E402
 
 TASKS = [mtl.Task("a", "binary"), mtl.Task("b", "regression")]
 
@@ -49,8 +49,9 @@ class RunLog(keras.callbacks.Callback):
 
 
 def make_tuner(directory, max_trials):
-    return LossWeightTuner(build, TASKS, objective="b_mae", max_trials=max_trials, seed=0,
-                           directory=directory, project_name="search", overwrite=False)
+    return LossWeightTuner(LossWeightHyperModel(build, TASKS, objective="b_mae", seed=0),
+                           max_trials=max_trials, directory=directory, project_name="search",
+                           overwrite=False)
 
 
 def main(directory, max_trials, run_log, sleep=0.0):

@@ -4,7 +4,7 @@ import keras_tuner
 import pytest
 
 import mtl_keras as mtl
-from mtl_keras.tuning import objectives
+from mtl_keras.tuning import objectives, pareto_front
 
 
 def _tasks():
@@ -98,10 +98,10 @@ def test_pareto_front_directions_ties_and_nan():
         {"a": float("nan"), "m": 0.1},  # 5: never on the front
         {"a": 0.9, "m": 0.35},   # 6: dominated by 0 (same a, worse m)
     ]
-    assert objectives.pareto_front(pts, {"a": "max", "m": "min"}) == [0, 1, 3, 4]
+    assert pareto_front(pts, {"a": "max", "m": "min"}) == [0, 1, 3, 4]
     # Flip both directions: the old worst become the front.
-    assert objectives.pareto_front(pts[:4], {"a": "min", "m": "max"}) == [2]
-    assert objectives.pareto_front([{"a": 1.0}], {"a": "max", "m": "min"}) == []
+    assert pareto_front(pts[:4], {"a": "min", "m": "max"}) == [2]
+    assert pareto_front([{"a": 1.0}], {"a": "max", "m": "min"}) == []
 
 
 def test_pareto_objective_score_and_validation():

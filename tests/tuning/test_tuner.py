@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 import mtl_keras as mtl
-from mtl_keras.tuning import LossWeightTuner, get_tuner_class
+from mtl_keras.tuning import LossWeightHyperModel, LossWeightTuner, get_tuner_class
 
 
 def _tasks():
@@ -48,8 +48,9 @@ def _soft(hp, weights):
 
 def test_random_search_with_tf_data_missing_labels_and_early_stopping(tmp_path):
     tuner = LossWeightTuner(
-        _hard, _tasks(), objective="delta_m", baselines={"a": 0.5, "b": 1.0},
-        max_trials=3, seed=1, directory=str(tmp_path), project_name="p")
+        LossWeightHyperModel(_hard, _tasks(), objective="delta_m", baselines={"a": 0.5, "b": 1.0},
+                             seed=1),
+        max_trials=3, directory=str(tmp_path), project_name="p")
     stop = keras.callbacks.EarlyStopping(monitor="val_delta_m", mode="max", patience=0)
     tuner.search(_dataset(), validation_data=_dataset(32, 1), epochs=2, verbose=0,
                  callbacks=[stop])
@@ -85,15 +86,15 @@ def test_random_search_with_tf_data_missing_labels_and_early_stopping(tmp_path):
     assert model.weighting.task_weights == pytest.approx([best.weights["a"], best.weights["b"]])
 
 
-@pytest.mark.parametrize("tuner_name,kwargs", [
-    ("bayesian", {"max_trials": 2, "num_initial_points": 1}),
-    ("grid", {"max_trials": 2, "step": 4.0, "min_weight": 0.25, "max_weight": 4.0}),
-    ("hyperband", {"max_epochs": 2, "factor": 3}),  # one bracket of 2 trials
+@pytest.mark.parametrize("tuner_name,space,kwargs", [
+    ("bayesian", {}, {"max_trials": 2, "num_initial_points": 1}),
+    ("grid", {"step": 4.0, "min_weight": 0.25, "max_weight": 4.0}, {"max_trials": 2}),
+    ("hyperband", {}, {"max_epochs": 2, "factor": 3}),  # one bracket of 2 trials
 ])
-def test_other_tuners_and_a_soft_sharing_trunk(tmp_path, tuner_name, kwargs):
+def test_other_tuners_and_a_soft_sharing_trunk(tmp_path, tuner_name, space, kwargs):
     x, y = _data()
-    tuner = LossWeightTuner(_soft, _tasks(), objective="b_mae", tuner=tuner_name, seed=0,
-                            directory=str(tmp_path), **kwargs)
+    hypermodel = LossWeightHyperModel(_soft, _tasks(), objective="b_mae", seed=0, **space)
+    tuner = LossWeightTuner(hypermodel, tuner=tuner_name, directory=str(tmp_path), **kwargs)
     assert isinstance(tuner.tuner, get_tuner_class(tuner_name))
     tuner.search(x, y, validation_data=_data(24, 1), epochs=1, batch_size=16, verbose=0)
     done = [r for r in tuner.results() if r.status == "COMPLETED"]
@@ -119,9 +120,9 @@ def test_weighted_objective_fixed_weight_and_a_custom_tuner_class(tmp_path):
     def build(hp, weights):
         return mtl.build_hard_sharing(keras.Input((3,)), mtl.backbones.mlp([8]), tasks)
 
-    tuner = LossWeightTuner(build, tasks, objective={"a_accuracy": 1.0, "b_mae": 0.5},
-                            fixed={"c": 0.3}, tuner=MyTuner, max_trials=1, seed=0,
-                            directory=str(tmp_path))
+    hypermodel = LossWeightHyperModel(build, tasks, objective={"a_accuracy": 1.0, "b_mae": 0.5},
+                                      fixed={"c": 0.3}, seed=0)
+    tuner = LossWeightTuner(hypermodel, tuner=MyTuner, max_trials=1, directory=str(tmp_path))
     assert isinstance(tuner.tuner, MyTuner)
     tuner.search(x, y, validation_data=(x, y), epochs=1, verbose=0)
     for r in tuner.results():
@@ -133,25 +134,45 @@ def test_weighted_objective_fixed_weight_and_a_custom_tuner_class(tmp_path):
 
 
 def test_bad_input_raises_before_the_first_trial(tmp_path):
-    cases = [
-        (dict(objective="a_mae"), "Expected an objective metric"),
-        (dict(objective="val_loss"), "does not depend on the loss weights"),
-        (dict(objective="delta_m", baselines={"a": 0.5}), r"missing tasks: \['b'\]"),
-        (dict(objective="delta_m"), "Expected baselines"),
-        (dict(fixed={"a": 1.0, "b": 2.0}), "at least one task whose weight is searched"),
-        (dict(tuner="grid"), "grid step"),
-        (dict(tuner="hyperband", max_trials=3, max_epochs=2), "max_trials=None"),
-        (dict(tuner="hyperband"), "max_epochs"),
-        (dict(tuner="annealing"), "Expected tuner"),
+    cases = [  # (hypermodel arguments, tuner arguments, error)
+        (dict(objective="a_mae"), {}, "Expected an objective metric"),
+        (dict(objective="val_loss"), {}, "does not depend on the loss weights"),
+        (dict(objective="delta_m", baselines={"a": 0.5}), {}, r"missing tasks: \['b'\]"),
+        (dict(objective="delta_m"), {}, "Expected baselines"),
+        (dict(fixed={"a": 1.0, "b": 2.0}), {}, "at least one task whose weight is searched"),
+        ({}, dict(tuner="grid"), "grid step"),
+        ({}, dict(tuner="hyperband", max_trials=3, max_epochs=2), "max_trials=None"),
+        ({}, dict(tuner="hyperband"), "max_epochs"),
+        ({}, dict(tuner="annealing"), "Expected tuner"),
     ]
-    for i, (kwargs, match) in enumerate(cases):
+    for i, (space, kwargs, match) in enumerate(cases):
         with pytest.raises(ValueError, match=match):
-            LossWeightTuner(_hard, _tasks(), directory=str(tmp_path), project_name=str(i),
-                            **kwargs)
-    tuner = LossWeightTuner(_hard, _tasks(), objective="a", directory=str(tmp_path),
-                            project_name="noval", max_trials=1)
+            LossWeightTuner(LossWeightHyperModel(_hard, _tasks(), **space),
+                            directory=str(tmp_path), project_name=str(i), **kwargs)
+    tuner = LossWeightTuner(LossWeightHyperModel(_hard, _tasks(), objective="a"),
+                            directory=str(tmp_path), project_name="noval", max_trials=1)
     x, y = _data()
     with pytest.raises(ValueError, match="validation_data"):
         tuner.search(x, y, epochs=1, verbose=0)
     assert tuner.results() == []
     assert not any(n.startswith("trial_") for n in os.listdir(tmp_path / "noval"))
+
+
+def test_the_tuner_takes_a_hypermodel_and_says_so_to_old_calls(tmp_path):
+    # The arguments LossWeightTuner took before it took the hypermodel.
+    with pytest.raises(TypeError, match=r"Expected hypermodel to be a `mtl_keras.tuning."
+                                        r"LossWeightHyperModel`.*LossWeightTuner\("
+                                        r"LossWeightHyperModel\(build_fn, tasks, objective="):
+        LossWeightTuner(_hard, _tasks(), objective="a", directory=str(tmp_path))
+    hypermodel = LossWeightHyperModel(_hard, _tasks(), objective="a", seed=3)
+    with pytest.raises(TypeError, match=r"Expected \['objective', 'baselines'\] as arguments of "
+                                        r"LossWeightHyperModel.*Received: objective=..., "
+                                        r"baselines=..."):
+        LossWeightTuner(hypermodel, objective="a", baselines={"a": 1.0}, directory=str(tmp_path))
+    with pytest.raises(ValueError, match="Expected max_trials to be an int >= 1"):
+        LossWeightTuner(hypermodel, max_trials=0, directory=str(tmp_path))
+    # The oracle's seed is the hypermodel's unless given.
+    tuner = LossWeightTuner(hypermodel, directory=str(tmp_path), project_name="a")
+    assert tuner.tuner.oracle.seed == 3 and tuner.hypermodel is hypermodel
+    tuner = LossWeightTuner(hypermodel, seed=5, directory=str(tmp_path), project_name="b")
+    assert tuner.tuner.oracle.seed == 5

@@ -1,10 +1,9 @@
-"""`demo_search`: tuned weights next to equal weights on the penguins test split."""
+"""`demo_search` (the search of `mtl-keras demo`): tuned weights next to equal weights on test."""
 
 import pytest
 
 import mtl_keras as mtl
-from mtl_keras.tuning import demo_search
-from mtl_keras.tuning.demo import format_comparison
+from mtl_keras.commands._weight_search import demo_search, format_comparison
 
 
 def test_demo_search_returns_tuned_and_equal_test_metrics(tmp_path):
@@ -20,7 +19,7 @@ def test_demo_search_returns_tuned_and_equal_test_metrics(tmp_path):
                           + (t[keys[1]] - e[keys[1]]) / e[keys[1]]
                           - (t[keys[2]] - e[keys[2]]) / e[keys[2]])
     assert out["delta_m_test"] == pytest.approx(expected, rel=1e-5)
-    table = format_comparison(out, data.tasks)
+    table = format_comparison(out)
     assert table.splitlines()[2].startswith("equal") and "tuned" in table
-    with pytest.raises(ValueError, match="max_trials >= 1"):
+    with pytest.raises(ValueError, match="Expected max_trials to be an int >= 1"):
         demo_search(data, epochs=1, max_trials=0, directory=str(tmp_path))
