@@ -23,6 +23,8 @@ class TaskMeans(keras.metrics.Metric):
             `update_state`.
         suffix: Appended to each task name in `result()`, e.g. `"_loss"`.
         name: Metric name.
+        sums: Optional `{key: [task names]}`: `result()` also reports, under
+            each key, the sum of those tasks' means (e.g. `task_loss_sum`).
 
     Example:
 
@@ -34,10 +36,19 @@ class TaskMeans(keras.metrics.Metric):
     """
 
     def __init__(self, task_names: Sequence[str], suffix: str, name: str = "task_means",
-                 **kwargs):
+                 sums: dict | None = None, **kwargs):
         super().__init__(name=name, **kwargs)
         self.task_names = list(task_names)
         self.suffix = suffix
+        sums = dict(sums or {})
+        for key, members in sums.items():
+            unknown = sorted(set(members) - set(self.task_names))
+            if unknown or not members:
+                raise ValueError(
+                    f"Expected the tasks summed into {key!r} to be a non-empty subset of "
+                    f"{self.task_names}. Received: {list(members)}"
+                )
+        self.sums = {key: list(members) for key, members in sums.items()}
         n = len(self.task_names)
         self.total = self.add_variable(shape=(n,), initializer="zeros", name="total",
                                        aggregation="sum")
@@ -58,10 +69,15 @@ class TaskMeans(keras.metrics.Metric):
 
     def result(self):
         means = ops.unstack(ops.divide_no_nan(self.total, self.count))
-        return {f"{t}{self.suffix}": m for t, m in zip(self.task_names, means)}
+        result = {f"{t}{self.suffix}": m for t, m in zip(self.task_names, means)}
+        for key, members in self.sums.items():
+            result[key] = ops.sum(ops.stack([means[self.task_names.index(t)]
+                                             for t in members]))
+        return result
 
     def get_config(self):
-        return {"task_names": self.task_names, "suffix": self.suffix, "name": self.name}
+        return {"task_names": self.task_names, "suffix": self.suffix, "name": self.name,
+                "sums": self.sums or None}
 
 
 class _DirectionHint:

@@ -66,15 +66,23 @@ class StepTrackers:
                  has_regularization: bool):
         names = [t.name for t in tasks]
         self.tasks = tuple(tasks)
+        # The unweighted selection quantities: each task's mean loss over the
+        # epoch's labelled samples, summed (main tasks only, when some are
+        # auxiliary). Unlike `loss`, they do not depend on the weighting.
+        main = [t.name for t in tasks if not t.auxiliary]
+        sums = {"task_loss_sum": names}
+        if len(main) < len(names):
+            sums["main_task_loss_sum"] = main
         self.task_metrics = [t.make_metrics() for t in tasks]
-        self.task_metric_list = TaskMetricsList(self.task_metrics, [f"{n}_loss" for n in names])
-        self.task_losses = TaskMeans(names, "_loss", name="task_losses")
+        self.task_metric_list = TaskMetricsList(
+            self.task_metrics, [f"{n}_loss" for n in names] + list(sums))
+        self.task_losses = TaskMeans(names, "_loss", name="task_losses", sums=sums)
         self.task_weights = TaskMeans(names, "_weight", name="task_weights")
         self.regularization = keras.metrics.Mean(name="regularization_loss")
         self.penalties = [keras.metrics.Mean(name=name) for name in penalty_names]
         self.has_regularization = has_regularization
         validation.check_log_keys(
-            ["loss", "regularization_loss"] + list(penalty_names)
+            ["loss", "regularization_loss"] + list(penalty_names) + list(sums)
             + [f"{n}{suffix}" for n in names for suffix in ("_loss", "_weight")]
             + [m.name for metrics in self.task_metrics for m in metrics]
         )

@@ -97,6 +97,11 @@ def validate_tasks(tasks: Any) -> list["Task"]:
         raise ValueError(
             f"Expected unique task names. Received duplicates: {dupes} in {names}"
         )
+    if all(t.auxiliary for t in tasks):
+        raise ValueError(
+            "Expected at least one main (not auxiliary) task. Received only auxiliary "
+            f"tasks: {names}"
+        )
     keys = [t.label_key for t in tasks]
     dupes = sorted({k for k in keys if keys.count(k) > 1})
     if dupes:
@@ -146,6 +151,9 @@ class Task:
         label_key: Key of this task's labels in the label dict (default: `name`).
         weight: Static loss weight (finite, >= 0) used by the default
             `"static"` weighting.
+        auxiliary: True for a task trained only to help the others: it is
+            trained and logged like any task but left out of the model's
+            selection quantity `main_task_loss_sum`.
 
     Example:
 
@@ -172,6 +180,7 @@ class Task:
         head_dropout: float = 0.0,
         label_key: str | None = None,
         weight: float = 1.0,
+        auxiliary: bool = False,
     ):
         self.name = validate_task_name(name)
         if kind not in KINDS:
@@ -219,6 +228,12 @@ class Task:
                 f"Received: label_key={label_key!r}"
             )
         self.weight = validate_weight(weight, f"the weight of task {name!r}")
+        if not isinstance(auxiliary, bool):
+            raise TypeError(
+                f"Task {name!r}: expected auxiliary to be True or False. "
+                f"Received: auxiliary={auxiliary!r}"
+            )
+        self.auxiliary = auxiliary
 
     # ------------------------------------------------------------------ specs
     @staticmethod
@@ -403,6 +418,7 @@ class Task:
             "head_dropout": self.head_dropout,
             "label_key": self.label_key,
             "weight": self.weight,
+            "auxiliary": self.auxiliary,
         }
 
     @classmethod
