@@ -43,6 +43,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import mtl_keras as mtl  # noqa: E402
+from mtl_keras._tables import format_table  # noqa: E402
+from mtl_keras.evaluation import delta_m  # noqa: E402
 
 TASKS = ("left", "right")
 REFERENCE = {  # Sener & Koltun 2018, MultiMNIST, test accuracy (%)
@@ -102,9 +104,8 @@ def train_eval(arch, method, tasks, train, test, epochs, batch_size, seed, lr):
     return {n: 100.0 * logs[f"{n}_accuracy"] for n in names}
 
 
-def delta_m(acc, base):
-    """Δm in %: mean over tasks of (acc - base) / base (accuracy: higher is better)."""
-    return 100.0 * float(np.mean([(acc[t] - base[t]) / base[t] for t in TASKS]))
+#: Both tasks' metric is accuracy: higher is better.
+DIRECTIONS = {t: "max" for t in TASKS}
 
 
 def configurations(archs, methods):
@@ -206,7 +207,7 @@ def summarize(results):
     for (size, arch, method), rows in groups.items():
         left = np.array([r["left"] for r in rows])
         right = np.array([r["right"] for r in rows])
-        dm = np.array([delta_m(r, base[(size, r["seed"])]) for r in rows])
+        dm = np.array([delta_m(r, base[(size, r["seed"])], DIRECTIONS) for r in rows])
         table.append(dict(size=size, arch=arch, method=method, seeds=len(rows),
                           left=left.mean(), left_std=left.std(),
                           right=right.mean(), right_std=right.std(),
@@ -215,14 +216,13 @@ def summarize(results):
 
 
 def markdown(table):
-    lines = ["| train size | model | weighting | seeds | left acc (%) | right acc (%) | Δm (%) |",
-             "|---:|---|---|---:|---:|---:|---:|"]
-    for r in table:
-        lines.append(
-            f"| {r['size']} | {r['arch']} | {r['method']} | {r['seeds']} | "
-            f"{r['left']:.2f} ± {r['left_std']:.2f} | {r['right']:.2f} ± {r['right_std']:.2f} | "
-            f"{r['delta_m']:+.2f} ± {r['delta_m_std']:.2f} |")
-    return "\n".join(lines)
+    rows = [[r["size"], r["arch"], r["method"], r["seeds"],
+             f"{r['left']:.2f} ± {r['left_std']:.2f}", f"{r['right']:.2f} ± {r['right_std']:.2f}",
+             f"{r['delta_m']:+.2f} ± {r['delta_m_std']:.2f}"] for r in table]
+    return format_table(
+        ["train size", "model", "weighting", "seeds", "left acc (%)", "right acc (%)", "Δm (%)"],
+        rows, markdown=True,
+        align=["right", "left", "left", "right", "right", "right", "right"])
 
 
 def plot(table, path):

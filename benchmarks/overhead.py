@@ -32,18 +32,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _common import environment, time_steps, write_section  # noqa: E402
 
 import mtl_keras as mtl  # noqa: E402
 
@@ -87,15 +86,6 @@ def build_plain(features, units):
                          keras.metrics.RootMeanSquaredError(name="rmse")]},
     )
     return model
-
-
-def time_steps(model, iterator, steps):
-    """Seconds per step of `model`'s compiled train function (the body of `fit`)."""
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        logs = model.train_function(iterator)
-    float(logs["loss"])  # wait for the last step
-    return (time.perf_counter() - t0) / steps
 
 
 def measure(args):
@@ -174,8 +164,7 @@ def main(argv=None):
         f"Command: `python benchmarks/overhead.py --rounds {args.rounds} --steps {args.steps} "
         f"--pairs {args.pairs} --processes {args.processes} --batch {args.batch} "
         f"--features {args.features} --units {args.units}`\n\n"
-        f"Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
-        f"TensorFlow {tf.__version__}, Keras {keras.__version__}. 3 tasks (5-class, binary, "
+        f"Machine: {environment()}. 3 tasks (5-class, binary, "
         f"regression), MLP trunk {args.units}, batch {args.batch}, same metrics on both sides. "
         f"In each of {args.processes} fresh process(es), {args.pairs} independent copies of "
         "each model; per round, summed MTL step time over summed plain step time; median "
@@ -194,7 +183,7 @@ def main(argv=None):
     )
     print(report)
     if args.out:
-        _write_section(args.out, "## MultiTaskModel overhead", report)
+        write_section(args.out, "## MultiTaskModel overhead", report)
     return 0 if median <= 1.03 else 1
 
 
@@ -212,20 +201,6 @@ def _child(args, index):
     print(f"process {index + 1}/{args.processes}: ratio {run['ratio']:.3f} "
           f"(A/A {run['aa']:.3f})", flush=True)
     return run
-
-
-def _write_section(path, heading, body):
-    """Replaces (or appends) the section starting at `heading` in a markdown file."""
-    text = open(path, encoding="utf-8").read() if os.path.exists(path) else "# Benchmarks\n"
-    start = text.find(heading)
-    if start >= 0:
-        end = text.find("\n## ", start + len(heading))
-        text = text[:start] + body.rstrip() + "\n" + (text[end:] if end >= 0 else "")
-    else:
-        text = text.rstrip() + "\n\n" + body.rstrip() + "\n"
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(path + ".tmp", path)
 
 
 if __name__ == "__main__":

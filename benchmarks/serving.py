@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -29,9 +28,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _common import environment, write_section  # noqa: E402
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 
 import mtl_keras as mtl  # noqa: E402
+from mtl_keras._tables import format_table  # noqa: E402
 
 FEATURES = 64
 TASKS = [mtl.Task("cls", "multiclass", num_classes=5), mtl.Task("bin", "binary"),
@@ -127,8 +128,7 @@ def report(median, sizes, batch, args):
         "",
         f"`python benchmarks/serving.py --rounds {args.rounds} --calls {args.calls} "
         f"--units {','.join(map(str, args.units))} --batch {batch} --out BENCHMARKS.md` "
-        f"({platform.machine()}, {os.cpu_count()} CPUs, TensorFlow {tf.__version__}, "
-        f"Keras {keras.__version__}; the machine was shared with other jobs, so absolute "
+        f"({environment()}; the machine was shared with other jobs, so absolute "
         "times are noisy; ratios come from interleaved rounds, medians over rounds).",
         "",
         f"Model: {FEATURES} float inputs, MLP backbone {list(args.units)}, 4 tasks "
@@ -137,39 +137,41 @@ def report(median, sizes, batch, args):
         "",
         "**All tasks from one 4-task model vs 4 single-task models** (target <= 0.35):",
         "",
-        "| runtime | batch | 4-task model (us) | 4 single-task models (us) | ratio |",
-        "|---|---|---|---|---|",
     ]
+    rows = []
     for rt in ("savedmodel", "tflite"):
         for label in ("b1", f"b{batch}"):
             m, s = us[f"{rt} multi {label}"], us[f"{rt} 4 singles {label}"]
-            lines.append(f"| {rt} | {label[1:]} | {m:.0f} | {s:.0f} | {m / s:.2f} |")
+            rows.append([rt, label[1:], f"{m:.0f}", f"{s:.0f}", f"{m / s:.2f}"])
+    lines.append(format_table(["runtime", "batch", "4-task model (us)",
+                               "4 single-task models (us)", "ratio"], rows, markdown=True))
     pred, call = us["keras predict b1"], us["keras call b1"]
+    rows = [["Keras `model.predict`", f"{pred:.0f}", "1", f"{pred / call:.3g}"],
+            ["Keras `model(x)` (eager)", f"{call:.0f}", f"{call / pred:.3g}", "1"]]
+    for n, label in (("tflite float32 b1", "TFLite float32"), ("tflite int8 b1", "TFLite int8"),
+                     ("tflite float32 per-task cls b1", "TFLite float32, `cls` signature only")):
+        rows.append([label, f"{us[n]:.0f}", f"{us[n] / pred:.2g}", f"{us[n] / call:.2g}"])
     lines += [
         "",
         "**TFLite vs Keras, batch 1, all tasks** (LiteRT interpreter, 1 thread, "
         "`serving_default`):",
         "",
-        "| runtime | latency (us) | ratio to `model.predict` | ratio to `model(x)` |",
-        "|---|---|---|---|",
-        f"| Keras `model.predict` | {pred:.0f} | 1 | {pred / call:.3g} |",
-        f"| Keras `model(x)` (eager) | {call:.0f} | {call / pred:.3g} | 1 |",
+        format_table(["runtime", "latency (us)", "ratio to `model.predict`",
+                      "ratio to `model(x)`"], rows, markdown=True),
     ]
-    for n, label in (("tflite float32 b1", "TFLite float32"), ("tflite int8 b1", "TFLite int8"),
-                     ("tflite float32 per-task cls b1", "TFLite float32, `cls` signature only")):
-        lines.append(f"| {label} | {us[n]:.0f} | {us[n] / pred:.2g} | {us[n] / call:.2g} |")
+    rows = []
+    for q in ("float32", "float16", "dynamic", "int8"):
+        a, b = sizes[q], sizes[q + " (serving_default only)"]
+        rows.append([q, f"{a / 1024:.1f}", f"{a / sizes['float32']:.2f}", f"{b / 1024:.1f}",
+                     f"{b / sizes['float32 (serving_default only)']:.2f}"])
     lines += [
         "",
         "**TFLite sizes** (target int8 <= 0.3 of float32). The default file has 5 signatures "
         "(`serving_default` + one per task); `tasks=[]` writes `serving_default` only:",
         "",
-        "| mode | 5 signatures (KiB) | vs float32 | `serving_default` only (KiB) | vs float32 |",
-        "|---|---|---|---|---|",
+        format_table(["mode", "5 signatures (KiB)", "vs float32", "`serving_default` only (KiB)",
+                      "vs float32"], rows, markdown=True),
     ]
-    for q in ("float32", "float16", "dynamic", "int8"):
-        a, b = sizes[q], sizes[q + " (serving_default only)"]
-        lines.append(f"| {q} | {a / 1024:.1f} | {a / sizes['float32']:.2f} | {b / 1024:.1f} | "
-                     f"{b / sizes['float32 (serving_default only)']:.2f} |")
     int8_all = sizes["int8"] / sizes["float32"]
     int8_one = sizes["int8 (serving_default only)"] / sizes["float32 (serving_default only)"]
     lines += [
@@ -191,19 +193,6 @@ def report(median, sizes, batch, args):
     return "\n".join(lines) + "\n"
 
 
-def _write_section(path, heading, body):
-    """Replaces (or appends) the section starting at `heading` in a markdown file."""
-    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-    start = text.find(heading + "\n")
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + body
-    else:
-        end = text.find("\n## ", start + len(heading))
-        text = text[:start] + body + ("" if end < 0 else text[end + 1:])
-    with open(path, "w") as f:
-        f.write(text.rstrip("\n") + "\n")
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rounds", type=int, default=30)
@@ -217,7 +206,7 @@ def main(argv=None):
     body = report(median, sizes, batch, args)
     print(body)
     if args.out:
-        _write_section(args.out, "## Serving", body)
+        write_section(args.out, "## Serving", body)
     return 0
 
 

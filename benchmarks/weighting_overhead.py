@@ -22,20 +22,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import random
-import re
 import statistics
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _common import environment, time_steps, write_section  # noqa: E402
 
 import mtl_keras as mtl  # noqa: E402
+from mtl_keras._tables import format_table  # noqa: E402
 
 FEATURES, UNITS, BATCH = 32, (128, 128), 128
 SECTION = "## Weighting overhead"
@@ -78,14 +77,6 @@ def build(num_tasks, name, mode):
     return model
 
 
-def run_steps(model, iterator, steps):
-    start = time.perf_counter()
-    for _ in range(steps):
-        logs = model.train_function(iterator)
-    float(logs["loss"])  # wait for the last step
-    return time.perf_counter() - start
-
-
 def measure(num_tasks, configs, rounds, steps, copies=1):
     """Median over rounds of each config's time / static's, for one task count.
 
@@ -105,7 +96,7 @@ def measure(num_tasks, configs, rounds, steps, copies=1):
     static = [built[(c, "static")] for c in range(copies)]
     models = {label: [built[(c, label)] for c in range(copies)] for label, _, _ in configs}
     for model in static + [m for ms in models.values() for m in ms]:
-        run_steps(model, iterator, 3)   # warm-up: tracing, data cache
+        time_steps(model, iterator, 3)   # warm-up: tracing, data cache
     ratios = {label: [] for label in models}
     order = list(models)
     for r in range(rounds):
@@ -119,22 +110,13 @@ def measure(num_tasks, configs, rounds, steps, copies=1):
             for c in range(copies):
                 method, base = models[label][c], static[c]
                 for model in (method, base) if (r + c) % 2 else (base, method):
-                    t = run_steps(model, iterator, steps)
+                    t = time_steps(model, iterator, steps)
                     if model is method:
                         t_method += t
                     else:
                         t_static += t
             ratios[label].append(t_method / t_static)
     return {label: statistics.median(r) for label, r in ratios.items()}
-
-
-def write_section(path, text):
-    old = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-    pattern = re.compile(rf"{re.escape(SECTION)}\n.*?(?=\n## |\Z)", re.S)
-    new = pattern.sub(lambda _: text.rstrip("\n") + "\n", old) if pattern.search(old) \
-        else old.rstrip("\n") + "\n\n" + text
-    with open(path, "w") as f:
-        f.write(new)
 
 
 def main(argv=None):
@@ -155,22 +137,19 @@ def main(argv=None):
     for t in args.tasks:
         results[t] = measure(t, configs, args.rounds, args.steps, args.copies)
         print(f"{t} tasks done", file=sys.stderr, flush=True)
-    lines = ["| method | " + " | ".join(f"{t} tasks" for t in args.tasks) + " |",
-             "|---|" + "---:|" * len(args.tasks)]
-    for label, _, _ in configs:
-        lines.append(f"| {label} | " + " | ".join(f"{results[t][label]:.3f}"
-                                                 for t in args.tasks) + " |")
+    table = format_table(
+        ["method"] + [f"{t} tasks" for t in args.tasks],
+        [[label] + [f"{results[t][label]:.3f}" for t in args.tasks] for label, _, _ in configs],
+        markdown=True, align=["left"] + ["right"] * len(args.tasks))
     info = (f"MLP trunk {list(UNITS)} on {FEATURES} features, batch {BATCH}, Adam; "
             f"{args.steps} steps per timing, each method next to static weights, "
             f"{args.rounds} interleaved rounds ({args.copies} copies of every model, summed per round), "
-            f"median of per-round ratios; TF {tf.__version__}, Keras "
-            f"{keras.__version__}, {platform.machine()}, {os.cpu_count()} CPU cores")
-    table = "\n".join(lines)
+            f"median of per-round ratios; {environment()}")
     print(table)
     print(info)
     if args.write:
         command = "python benchmarks/weighting_overhead.py " + " ".join(argv or sys.argv[1:])
-        write_section(args.write, f"{SECTION}\n\nStep time of each method divided by "
+        write_section(args.write, SECTION, f"{SECTION}\n\nStep time of each method divided by "
                       f"static weights' in the same run (1.00 = no overhead). {info}.\n\n"
                       f"Command: `{command.strip()}`\n\n{table}\n")
     return 0

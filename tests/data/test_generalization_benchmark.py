@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import mtl_keras as mtl
+from mtl_keras.evaluation import delta_m
 
 PATH = os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks", "generalization.py")
 
@@ -22,8 +23,8 @@ def bench():
 
 def test_delta_m_and_summary_by_hand(bench):
     # left: (72 - 80) / 80 = -10 %, right: (66 - 60) / 60 = +10 %: Δm = 0.
-    assert bench.delta_m({"left": 72.0, "right": 66.0}, {"left": 80.0, "right": 60.0}) == \
-        pytest.approx(0.0)
+    assert delta_m({"left": 72.0, "right": 66.0}, {"left": 80.0, "right": 60.0},
+                   bench.DIRECTIONS) == pytest.approx(0.0)
     rows = [dict(size=10, seed=s, arch="single", method="-", left=80.0, right=60.0)
             for s in (0, 1)]
     rows += [dict(size=10, seed=0, arch="hard", method="equal", left=88.0, right=60.0),
