@@ -37,9 +37,11 @@ def test_check_number_accepts_and_returns_python_floats():
 
 
 @pytest.mark.parametrize("value, kwargs, message", [
-    (0.0, {"min_value": 0, "min_exclusive": True}, "Expected x to be finite and > 0. Received: x=0.0"),
+    (0.0, {"min_value": 0, "min_exclusive": True},
+     "Expected x to be finite and > 0. Received: x=0.0"),
     (-1, {"min_value": 0}, "Expected x to be finite and >= 0. Received: x=-1"),
-    (2.0, {"max_value": 1, "max_exclusive": True}, "Expected x to be finite and < 1. Received: x=2.0"),
+    (2.0, {"max_value": 1, "max_exclusive": True},
+     "Expected x to be finite and < 1. Received: x=2.0"),
     (1.0, {"min_value": 0, "max_value": 1, "max_exclusive": True},
      "Expected 0 <= x < 1. Received: x=1.0"),
     (-0.5, {"min_value": 0, "max_value": 1}, "Expected 0 <= x <= 1. Received: x=-0.5"),

@@ -10,6 +10,9 @@ from __future__ import annotations
 import argparse
 import math
 
+__all__ = ["name_list", "non_negative_float", "non_negative_int", "number_pairs",
+           "positive_float", "positive_int", "positive_int_list", "weighting"]
+
 
 def _received(text: str) -> str:
     return f"Received: {text!r}"

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+__all__ = ["check_new_path", "check_output_dir", "check_output_file"]
+
 
 def _nearest_existing(path: str) -> str:
     path = os.path.abspath(path)

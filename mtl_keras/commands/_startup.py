@@ -17,6 +17,8 @@ import re
 import sys
 import tempfile
 
+__all__ = ["import_tensorflow", "is_startup_noise"]
+
 # Informational start-up lines: absl's I/W prefix (`I0000 00:00:1795962158.939936  3763
 # port.cc:153] ...`), absl's pre-initialization warning, the continuation line of the
 # CPU-instructions message, and the failed CUDA initialization of a machine without a GPU.
