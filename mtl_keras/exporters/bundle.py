@@ -22,6 +22,11 @@ from mtl_keras.exporters import staging, verify
 from mtl_keras.exporters import tflite as tflite_lib
 from mtl_keras.exporters.tflite import QUANTIZATIONS
 
+__all__ = [
+    "FORMATS",
+    "export_all",
+]
+
 FORMATS = ("savedmodel", "tflite", "onnx")
 _LABELS = {"savedmodel": "SavedModel", "tflite": "TFLite", "onnx": "ONNX"}
 

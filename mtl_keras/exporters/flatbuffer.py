@@ -20,6 +20,10 @@ from __future__ import annotations
 import flatbuffers
 import numpy as np
 
+__all__ = [
+    "share_identical_vectors",
+]
+
 _FILE_IDENTIFIER = b"TFL3"
 _BUFFER_ALIGNMENT = 16
 

@@ -23,6 +23,12 @@ import tensorflow as tf
 from mtl_keras.exporters import signatures as sig
 from mtl_keras.exporters import staging, verify
 
+__all__ = [
+    "DEFAULT_OPSET",
+    "convert",
+    "export_onnx",
+]
+
 DEFAULT_OPSET = 17
 
 

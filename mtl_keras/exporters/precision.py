@@ -16,6 +16,11 @@ import keras
 
 from mtl_keras.exporters import verify
 
+__all__ = [
+    "float32_copy",
+    "needs_float32_copy",
+]
+
 _POLICY_CLASSES = ("DTypePolicy", "FloatDTypePolicy")
 _SIXTEEN_BIT = ("float16", "bfloat16", "mixed_float16", "mixed_bfloat16")
 

@@ -34,6 +34,19 @@ import tensorflow as tf
 from mtl_keras.exporters import signatures as sig
 from mtl_keras.exporters import staging, verify
 
+__all__ = [
+    "MODELS_CONFIG",
+    "WARMUP_FILE",
+    "build_archive",
+    "existing_versions",
+    "export_saved_model",
+    "make_predict_request",
+    "read_warmup_requests",
+    "update_models_config",
+    "write_saved_model",
+    "write_warmup_requests",
+]
+
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 MODELS_CONFIG = "models.config"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

@@ -15,6 +15,19 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+__all__ = [
+    "DEFAULT_SIGNATURE",
+    "as_feed",
+    "check_model",
+    "concrete_functions",
+    "from_feed",
+    "input_names",
+    "input_signature",
+    "keras_outputs",
+    "random_inputs",
+    "serving_functions",
+]
+
 DEFAULT_SIGNATURE = "serving_default"
 
 

@@ -32,6 +32,16 @@ try:
 except ImportError:  # Windows: no advisory locks, no stale cleanup
     fcntl = None
 
+__all__ = [
+    "STALE_AFTER_SECONDS",
+    "TMP_PREFIX",
+    "StagedFile",
+    "TempDir",
+    "check_directory",
+    "remove_stale",
+    "write_atomic",
+]
+
 TMP_PREFIX = ".tmp-export-"
 STALE_AFTER_SECONDS = 10.0
 

@@ -32,6 +32,13 @@ from mtl_keras.exporters import precision, staging, verify
 from mtl_keras.exporters.flatbuffer import share_identical_vectors
 from mtl_keras.exporters.saved_model import write_saved_model
 
+__all__ = [
+    "QUANTIZATIONS",
+    "UnsupportedOpError",
+    "convert",
+    "export_tflite",
+]
+
 QUANTIZATIONS = ("float32", "float16", "dynamic", "int8")
 
 

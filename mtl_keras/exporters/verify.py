@@ -46,6 +46,23 @@ import numpy as np
 
 from mtl_keras.exporters import signatures as sig
 
+__all__ = [
+    "ATOL",
+    "RTOL",
+    "TOLERANCES",
+    "ArtifactReport",
+    "TaskCheck",
+    "Tolerance",
+    "VerificationError",
+    "check_artifact",
+    "compare",
+    "compute_dtype",
+    "default_tolerance",
+    "format_reports",
+    "primary_metric",
+    "resolve_tolerance",
+]
+
 RTOL = 1e-5
 ATOL = 1e-6
 
