@@ -54,7 +54,7 @@ def input_signature(model) -> Any:
     A dict of inputs gives a dict of specs named after its keys; a single input
     gives one spec named after the `keras.Input`.
     """
-    struct = model.trunk._inputs_struct
+    struct = model.trunk.input
 
     def spec(t, name):
         shape = (None,) + tuple(t.shape[1:])

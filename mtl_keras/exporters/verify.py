@@ -44,6 +44,7 @@ from typing import Any, Callable
 import keras
 import numpy as np
 
+from mtl_keras import _keras_internals as internals
 from mtl_keras.exporters import signatures as sig
 
 __all__ = [
@@ -118,7 +119,7 @@ def compute_dtype(model) -> str:
     """
     order = ("float64", "float32", "float16", "bfloat16")  # most to least precise
     found = 0
-    for layer in model._flatten_layers(include_self=True):
+    for layer in [model] + internals.sublayers(model):
         dtype = keras.backend.standardize_dtype(layer.compute_dtype)
         if dtype in order:
             found = max(found, order.index(dtype))

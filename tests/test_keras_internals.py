@@ -1,0 +1,97 @@
+"""Every Keras internal that mtl_keras relies on still exists and behaves as assumed.
+
+Each test names the function of `mtl_keras._keras_internals` it guards, so a
+Keras release that renames or changes one fails here, loudly, rather than
+somewhere deep in a training step.
+"""
+
+import pathlib
+import re
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import mtl_keras as mtl
+from mtl_keras import _keras_internals as internals
+
+PACKAGE = pathlib.Path(mtl.__file__).parent
+
+
+def _model():
+    tasks = [mtl.Task("a", "binary"), mtl.Task("b", "regression")]
+    model = mtl.build_hard_sharing(keras.Input((3,)), mtl.backbones.mlp([4]), tasks)
+    model.compile("sgd")
+    return model
+
+
+def test_no_other_module_imports_keras_src():
+    offenders = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
+                 if p.name != "_keras_internals.py" and "keras.src" in p.read_text()]
+    assert offenders == []
+
+
+def test_no_other_module_reads_private_keras_attributes():
+    private = re.compile(r"\._(loss_tracker|tracker|layers|flatten_layers|distribute_strategy|"
+                         r"inputs_struct|outputs_struct|aggregate_additional_loss)\b")
+    offenders = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
+                 if p.name != "_keras_internals.py" and private.search(p.read_text())]
+    assert offenders == []
+
+
+def test_symbolic_build_hook_is_still_called_by_keras():
+    # MultiTaskModel overrides it by name; a renamed hook would skip the override.
+    assert internals.symbolic_build_hook_exists()
+    from mtl_keras.trainer import MultiTaskTrainer
+
+    assert internals.SYMBOLIC_BUILD_HOOK in vars(MultiTaskTrainer)
+
+
+def test_loss_tracker_is_the_loss_log():
+    model = _model()
+    tracker = internals.loss_tracker(model)
+    assert isinstance(tracker, keras.metrics.Mean) and tracker.name == "loss"
+    assert tracker in model.metrics
+
+
+def test_distribution_scaling_round_trip():
+    assert float(internals.scale_loss_for_distribution(tf.constant(6.0))) == 6.0
+    assert float(internals.unscale_loss_for_distribution(tf.constant(6.0))) == 6.0
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    assert not internals.is_multi_worker(strategy)
+
+
+def test_sublayers_and_replace_tracked():
+    model = _model()
+    names = {layer.name for layer in internals.sublayers(model)}
+    assert {"a", "b", "trunk"} <= names
+    first = model.weighting
+    model.compile("sgd", weighting="dwa")  # replace_tracked drops the old strategy
+    layers = internals.sublayers(model)
+    assert model.weighting in layers and first not in layers
+
+
+def test_metrics_list_and_untracked():
+    metrics_list = internals.MetricsList([keras.metrics.Mean(name="m")])
+    assert [m.name for m in metrics_list.metrics] == ["m"]
+
+    class Holder(keras.layers.Layer):
+        @internals.untracked
+        def attach(self):
+            self.extra = keras.metrics.Mean(name="extra")
+
+    holder = Holder()
+    holder.attach()
+    assert holder.extra not in holder.metrics
+
+
+def test_first_replica_batch_and_own_strategy():
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    with strategy.scope():
+        model = _model()
+    assert internals.has_own_strategy(model)
+    assert not internals.has_own_strategy(_model())
+    ds = tf.data.Dataset.from_tensor_slices((np.ones((4, 3), "float32"), np.ones(4))).batch(2)
+    it = iter(strategy.experimental_distribute_dataset(ds))
+    batch = internals.first_replica_batch(strategy, [(0, 1, it)])
+    assert tuple(batch[0].shape) == (2, 3)
