@@ -12,7 +12,9 @@ import tensorflow as tf
 from mtl_keras.weighting.gradient_common import (
     SharedGradientWeighting, compiled, validate_number,
 )
-from mtl_keras.weighting.numerics import EPS32, finish, prepare, warn_if_unconverged
+from mtl_keras.weighting.numerics import (
+    EPS32, as_float, as_int, finish, prepare, warn_if_unconverged,
+)
 from mtl_keras.weighting.solvers import (
     bordered_solve, lower_bounded_qp, min_norm_start, wolfe_min_norm,
 )
@@ -83,9 +85,8 @@ def cagrad(grads, present=None, c: float = 0.4, rescale: int = 1, num_steps: int
     if rescale not in RESCALES:
         raise ValueError(f"Expected rescale in {list(RESCALES)}. Received: rescale={rescale!r}")
     prep = prepare(grads, present, "cagrad")
-    # c and tol as tensors: one compiled solver per number of tasks, not per value.
-    weights, converged = _cagrad_weights(prep.k, prep.present, tf.constant(c, tf.float32),
-                                         int(num_steps), tf.constant(tol, tf.float32))
+    weights, converged = _cagrad_weights(prep.k, prep.present, as_float(c), as_int(num_steps),
+                                         as_float(tol))
     warn_if_unconverged(converged, "cagrad", f"num_steps={num_steps}")
     weights = weights / {0: 1.0, 1: 1.0 + c * c, 2: 1.0 + c}[rescale]
     return finish(weights, prep)

@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from mtl_keras.weighting.gradient_common import SharedGradientWeighting, compiled
 from mtl_keras.weighting.numerics import (
-    cosines, finish, prepare, scale_pow2, warn_if_unconverged,
+    as_float, as_int, cosines, finish, prepare, scale_pow2, warn_if_unconverged,
 )
 from mtl_keras.weighting.solvers import min_norm_start, wolfe_min_norm
 
@@ -65,7 +65,7 @@ def min_norm_weights(k, present=None, max_iter: int = 250, tol: float = 1e-6):
     present = tf.ones([t]) if present is None else tf.cast(present, tf.float32)
     s = tf.reduce_max(tf.linalg.diag_part(k) * present)
     k = k / tf.where(s > 0, s, 1.0)
-    w, _ = _solve_compiled(k, present > 0, int(max_iter), float(tol))
+    w, _ = _solve_compiled(k, present > 0, as_int(max_iter), as_float(tol))
     return w
 
 
@@ -125,7 +125,7 @@ def mgda(grads, present=None, normalization: str = "none", max_iter: int = 250,
         norms = tf.sqrt(tf.linalg.diag_part(k))
         active = tf.logical_and(active, norms > 0)
         k = cosines(k)
-    w, converged = _solve_compiled(k, active, int(max_iter), float(tol))
+    w, converged = _solve_compiled(k, active, as_int(max_iter), as_float(tol))
     warn_if_unconverged(converged, "mgda", f"max_iter={max_iter}")
     if normalization == "l2":
         # w*_i / ||g_i|| with ||g_i|| = 2^p sqrt(k_ii).

@@ -12,17 +12,26 @@ import tensorflow as tf
 from mtl_keras.weighting.gradient_common import (
     SharedGradientWeighting, compiled, validate_number,
 )
-from mtl_keras.weighting.numerics import finish, prepare, scale_pow2, warn_if_unconverged
+from mtl_keras.weighting.numerics import (
+    as_float, as_int, finish, prepare, scale_pow2, warn_if_unconverged,
+)
 from mtl_keras.weighting.solvers import small_solve
 
 
 def _nash_solve(k, present, num_steps, ridge, tol):
     """Damped Newton on `f(a) = 1/2 a^T K a - sum log a` for a normalised `K`.
 
-    Returns `(alpha, converged)`; see `nash_weights`.
+    Returns `(alpha, converged)`; see `nash_weights`. The `T x T` solve runs
+    in float64: when no direction improves every task (0 in the convex hull)
+    the regularised solution has weights of order `1 / sqrt(ridge)` and
+    `K alpha` cancels to `ridge`-sized values, below float32's resolution.
     """
     t = k.shape[0]
-    active = present * tf.cast(tf.linalg.diag_part(k) > 0, tf.float32)
+    k = tf.cast(k, tf.float64)
+    present = tf.cast(present, tf.float64)
+    ridge = tf.cast(ridge, tf.float64)
+    tol = tf.cast(tol, tf.float64)
+    active = present * tf.cast(tf.linalg.diag_part(k) > 0, tf.float64)
     s = tf.reduce_max(tf.linalg.diag_part(k) * active)
     s_safe = tf.where(s > 0, s, 1.0)
     outer = active[:, None] * active[None, :]
@@ -32,11 +41,14 @@ def _nash_solve(k, present, num_steps, ridge, tol):
     kn = kn + tf.linalg.diag(ridge * tf.linalg.diag_part(kn) + (1.0 - active))
     # Start: 1 / ||g_i||, scaled along the ray to the minimum of f there
     # (f(c a) is smallest at c^2 = n / a^T K a; at the solution a^T K a = n).
-    alpha = 1.0 / tf.sqrt(tf.linalg.diag_part(kn))
     n = tf.reduce_sum(active)
-    alpha = alpha * tf.sqrt(tf.math.divide_no_nan(
-        n, tf.tensordot(alpha * active, tf.linalg.matvec(kn, alpha * active), 1)))
-    alpha = tf.where(active > 0, alpha, 1.0)
+
+    def along_ray(a):
+        a = a * tf.sqrt(tf.math.divide_no_nan(
+            n, tf.tensordot(a * active, tf.linalg.matvec(kn, a * active), 1)))
+        return tf.where(active > 0, a, tf.ones_like(a))
+
+    alpha = along_ray(1.0 / tf.sqrt(tf.linalg.diag_part(kn)))
 
     def residual(a):
         return tf.reduce_max(tf.abs(a * tf.linalg.matvec(kn, a) - 1.0) * active)
@@ -47,7 +59,10 @@ def _nash_solve(k, present, num_steps, ridge, tol):
         step = -small_solve(hess, grad[:, None])[:, 0]
         decrement = tf.sqrt(tf.maximum(-tf.tensordot(grad, step, 1), 0.0))
         size = tf.where(decrement > 0.25, 1.0 / (1.0 + decrement), 1.0)
-        new = a + size * step
+        # Then the exact minimum along the new iterate's ray: it only lowers
+        # f, and takes the scale to 1 / sqrt(ridge) at once when no
+        # direction improves every task (no solution without the ridge).
+        new = along_ray(a + size * step)
         new = tf.where(tf.reduce_all(tf.math.is_finite(new)), new, a)
         return i + 1, new, residual(new)
 
@@ -55,7 +70,7 @@ def _nash_solve(k, present, num_steps, ridge, tol):
         return tf.logical_and(i < num_steps, res > tol)
 
     _, alpha, res = tf.while_loop(cond, body, (tf.constant(0), alpha, residual(alpha)))
-    return alpha * active / tf.sqrt(s_safe), res <= tol
+    return tf.cast(alpha * active / tf.sqrt(s_safe), tf.float32), res <= tol
 
 
 _nash = compiled(_nash_solve)
@@ -82,7 +97,13 @@ def nash_weights(k, present=None, num_steps: int = 20, ridge: float = 1e-6,
     the tested matrices), or after `num_steps` steps. The ridge changes the
     solution of the exact condition by about `ridge / lambda_min(C)`
     relative (`C` the cosine matrix; tested: within 1e-4 of a float64
-    solution of the exact condition on well-conditioned matrices).
+    solution of the exact condition on well-conditioned matrices). The
+    Newton iterations run in float64 (on the `T x T` matrix only). When no
+    direction improves every task (0 in the convex hull of the gradients,
+    e.g. two opposed tasks) the exact condition has no solution; the ridge
+    then decides: weights of order `1 / sqrt(ridge)` (about 1000 by
+    default) whose combination cancels the conflicting part, e.g. equal
+    weights and `d = 0` for two opposed gradients.
 
     Args:
         k: `(num_tasks, num_tasks)` Gram matrix.
@@ -101,7 +122,7 @@ def nash_weights(k, present=None, num_steps: int = 20, ridge: float = 1e-6,
     """
     k = tf.convert_to_tensor(k, tf.float32)
     present = tf.ones([k.shape[0]]) if present is None else tf.cast(present, tf.float32)
-    return _nash(k, present, int(num_steps), float(ridge), float(tol))[0]
+    return _nash(k, present, as_int(num_steps), as_float(ridge), as_float(tol))[0]
 
 
 def nash_mtl(grads, present=None, num_steps: int = 20, ridge: float = 1e-6,
@@ -142,14 +163,15 @@ def nash_mtl(grads, present=None, num_steps: int = 20, ridge: float = 1e-6,
     [1.0, 0.5]
     """
     prep = prepare(grads, present, "nash_mtl")
-    alpha, converged = _nash_alpha(prep, int(num_steps), float(ridge), float(tol))
+    alpha, converged = _nash_alpha(prep, num_steps, ridge, tol)
     warn_if_unconverged(converged, "nash_mtl", f"num_steps={num_steps}")
     return finish(alpha, prep)
 
 
 def _nash_alpha(prep, num_steps, ridge, tol):
     """Weights for the original gradients: alpha of the normalised Gram / 2^p."""
-    alpha, converged = _nash(prep.k, prep.present, num_steps, ridge, tol)
+    alpha, converged = _nash(prep.k, prep.present, as_int(num_steps), as_float(ridge),
+                             as_float(tol))
     return scale_pow2(alpha, -prep.log2_scale), converged
 
 

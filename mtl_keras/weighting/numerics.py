@@ -128,7 +128,8 @@ def prepare(grads, present, rule: str) -> Prepared:
     Returns:
         A `Prepared` with the float32 matrix and mask, `k` and `log2_scale`
         from `scaled_gram`, and `finite`: a scalar bool, False if a present
-        row holds NaN or inf (only possible in graphs: eagerly that raises).
+        row holds NaN or inf (only possible in graphs: eagerly that raises);
+        then `k` and `present` are zero, so solvers take their trivial path.
 
     Raises:
         ValueError: For a malformed matrix or mask (see `as_matrix`,
@@ -145,7 +146,9 @@ def prepare(grads, present, rule: str) -> Prepared:
             f"Expected finite gradients for {rule}. Received: NaN or inf in row(s) {bad} "
             "of the gradient matrix (tasks that are present)."
         )
-    return Prepared(grads, present, k, p, finite)
+    # Non-finite input (graphs only): the solvers see a zero matrix and no
+    # task present (their fast trivial path), as in the training step.
+    return Prepared(grads, tf.where(finite, present, 0.0), tf.where(finite, k, 0.0), p, finite)
 
 
 def finish(weights, prep: Prepared):
@@ -157,6 +160,16 @@ def finish(weights, prep: Prepared):
     weights = tf.where(tf.logical_and(prep.finite, prep.present > 0), weights, 0.0)
     direction = weighted_sum(weights, prep.grads, prep.present)
     return tf.where(prep.finite, direction, 0.0), weights
+
+
+def as_int(value):
+    """An int32 tensor: solver caps passed as tensors compile once, not per value."""
+    return tf.constant(int(value), tf.int32)
+
+
+def as_float(value):
+    """A float32 tensor (tolerances and hyperparameters given to compiled solvers)."""
+    return tf.constant(float(value), tf.float32)
 
 
 def warn_if_unconverged(converged, rule: str, detail: str) -> None:

@@ -41,8 +41,8 @@ def small_solve(a, b):
     elimination unrolled. A singular `a` gives non-finite values.
 
     Args:
-        a: `(n, n)` or batched `(B, n, n)`.
-        b: `(n, m)` or `(B, n, m)`.
+        a: `(n, n)` or batched `(B, n, n)`, float32 or float64.
+        b: `(n, m)` or `(B, n, m)`, same dtype.
 
     Returns:
         `x` shaped like `b`.
@@ -55,11 +55,12 @@ def small_solve(a, b):
 
     def body(c, m):
         column = tf.abs(tf.gather(m, c, axis=2))
-        p = tf.argmax(tf.where(rows >= c, column, -1.0), axis=1, output_type=tf.int32)[:, None]
+        p = tf.argmax(tf.where(rows >= c, column, -tf.ones_like(column)), axis=1,
+                      output_type=tf.int32)[:, None]
         m = tf.gather(m, tf.where(rows == c, p, tf.where(rows == p, c, rows)), batch_dims=1)
         pivot = tf.gather(m, c, axis=1)
-        factor = tf.where(rows == c, 0.0,
-                          tf.gather(m, c, axis=2) / tf.gather(pivot, c, axis=1)[:, None])
+        ratio = tf.gather(m, c, axis=2) / tf.gather(pivot, c, axis=1)[:, None]
+        factor = tf.where(rows == c, tf.zeros_like(ratio), ratio)
         return c + 1, m - factor[:, :, None] * pivot[:, None, :]
 
     _, m = tf.while_loop(lambda c, m: c < n, body, (tf.constant(0), tf.concat([a, b], axis=-1)))

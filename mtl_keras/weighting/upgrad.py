@@ -10,7 +10,7 @@ import keras
 import tensorflow as tf
 
 from mtl_keras.weighting.gradient_common import SharedGradientWeighting, compiled
-from mtl_keras.weighting.numerics import finish, prepare, warn_if_unconverged
+from mtl_keras.weighting.numerics import as_int, finish, prepare, warn_if_unconverged
 from mtl_keras.weighting.solvers import lower_bounded_qp
 
 
@@ -41,7 +41,7 @@ def project_weights(k, lower, num_sweeps: int = 100):
     lower = tf.convert_to_tensor(lower, tf.float32)
     s = tf.reduce_max(tf.linalg.diag_part(k))
     k = k / tf.where(s > 0, s, 1.0)
-    v, _ = _project(k, lower, tf.ones([k.shape[0]], tf.bool), int(num_sweeps))
+    v, _ = _project(k, lower, tf.ones([k.shape[0]], tf.bool), as_int(num_sweeps))
     return v
 
 
@@ -61,8 +61,8 @@ def upgrad(grads, present=None, num_sweeps: int = 100):
     Accuracy: the `T` quadratic programs are solved exactly (the active-set
     method of `solvers.lower_bounded_qp`, as torchjd's QP solver does) on the
     power-of-two-normalised Gram matrix; at the end the KKT conditions hold
-    to float32 rounding, in particular `g_i . d >= -4 T^2 eps max_j |g_j|^2
-    sum_i |v_i|` for every task (`eps = 2^-23`). Tested against a float64
+    to float32 rounding, in particular `g_j . d >= -4 T eps |g_j| sum_i w_i
+    |g_i|` for every task (`w` the returned weights, `eps = 2^-23`). Tested against a float64
     reference (scipy's NNLS): within 1e-5 relative on well-conditioned
     matrices. Scale: homogeneous of degree 1 (`upgrad(s G) = s upgrad(G)`,
     same weights), exactly for powers of two.
@@ -88,7 +88,7 @@ def upgrad(grads, present=None, num_sweeps: int = 100):
     [0.25, 0.75]
     """
     prep = prepare(grads, present, "upgrad")
-    weights, converged = _upgrad_weights(prep.k, prep.present, int(num_sweeps))
+    weights, converged = _upgrad_weights(prep.k, prep.present, as_int(num_sweeps))
     warn_if_unconverged(converged, "upgrad", f"num_sweeps={num_sweeps}")
     return finish(weights, prep)
 
