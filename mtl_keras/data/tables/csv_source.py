@@ -1,0 +1,212 @@
+"""CSV files (one or several shards) as a table source, read by `tf.data`."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import os
+from typing import Sequence
+
+import tensorflow as tf
+
+from mtl_keras.data.tables.sources import TableSource, expand_paths, number_rows
+
+
+class CsvSource(TableSource):
+    """Rows of CSV files, streamed: lines are read, shuffled and batched, then parsed.
+
+    Every cell is read as a string (`values.py` turns cells into numbers or
+    text); quoted fields may contain the delimiter but not a line break. Blank
+    lines are skipped; a `\\r\\n` line end is accepted.
+
+    Args:
+        paths: A path or glob, or a list of them (shards are read interleaved).
+        delimiter: The field delimiter; default `","`, or a tab for `.tsv` files.
+        header: Whether the first line of every file names the columns. All
+            files must then have the same header.
+        column_names: The column names when `header=False`.
+        compression: `None` or `"GZIP"` (default for `.gz` files).
+        base_dir: Directory that relative paths are relative to.
+
+    Example:
+
+    >>> import os, tempfile
+    >>> from mtl_keras.data.tables import CsvSource
+    >>> path = os.path.join(tempfile.mkdtemp(), "t.csv")
+    >>> _ = open(path, "w").write("x,city\\n1.5,Oslo\\n2,Rome\\n")
+    >>> source = CsvSource(path)
+    >>> source.columns()
+    {'x': 'string', 'city': 'string'}
+    >>> batch = next(iter(source.raw_dataset(["x", "city"], batch_size=8)))
+    >>> batch["city"].numpy().tolist()
+    [b'Oslo', b'Rome']
+    """
+
+    kind = "csv"
+
+    def __init__(self, paths: str | Sequence[str], delimiter: str | None = None,
+                 header: bool = True, column_names: Sequence[str] | None = None,
+                 compression: str | None = None, base_dir: str | None = None):
+        super().__init__()
+        patterns = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths or [])
+        if not patterns or not all(isinstance(p, (str, os.PathLike)) for p in patterns):
+            raise ValueError(f"Expected paths: a path or glob or a non-empty list of them. "
+                             f"Received: paths={paths!r}")
+        self.paths = [os.path.join(base_dir, os.fspath(p))
+                      if base_dir and "://" not in os.fspath(p) else os.fspath(p)
+                      for p in patterns]
+        first = self.paths[0].lower()
+        if delimiter is None:
+            delimiter = "\t" if first.endswith((".tsv", ".tsv.gz")) else ","
+        if not isinstance(delimiter, str) or len(delimiter) != 1:
+            raise ValueError(f"Expected delimiter to be one character. "
+                             f"Received: delimiter={delimiter!r}")
+        self.delimiter = delimiter
+        if not isinstance(header, bool):
+            raise TypeError(f"Expected header to be True or False. Received: header={header!r}")
+        self.header = header
+        if header and column_names is not None:
+            raise ValueError("Expected column_names only with header=False (the header "
+                             f"names the columns). Received: column_names={column_names!r}")
+        if not header and not column_names:
+            raise ValueError("Expected column_names when header=False. "
+                             f"Received: column_names={column_names!r}")
+        self.column_names = None if column_names is None else [str(c) for c in column_names]
+        if compression is None and first.endswith(".gz"):
+            compression = "GZIP"
+        if compression not in (None, "GZIP"):
+            raise ValueError(f"Expected compression None or 'GZIP'. "
+                             f"Received: compression={compression!r}")
+        self.compression = compression
+        self._files = None
+
+    @property
+    def files(self) -> list[str]:
+        """The files the patterns match, sorted (the globs are expanded once)."""
+        if self._files is None:
+            self._files = expand_paths(self.paths, what="paths")
+        return self._files
+
+    @property
+    def num_parts(self) -> int:
+        return len(self.files)
+
+    def describe(self) -> str:
+        shown = ", ".join(self.paths)
+        n = len(self._files) if self._files is not None else None
+        return f"CSV {shown}" + (f" ({n} files)" if n and n > 1 else "")
+
+    def location(self, part: int, row: int) -> str:
+        return f"{self.files[part]} line {row}"
+
+    # ----------------------------------------------------------------- schema
+    def _lines(self, path):
+        """The decoded lines of a file (a UTF-8 byte-order mark dropped)."""
+        with tf.io.gfile.GFile(path, "rb") as raw:
+            stream = gzip.GzipFile(fileobj=raw) if self.compression == "GZIP" else raw
+            first = True
+            for line in iter(stream.readline, b""):
+                text = line.decode("utf-8-sig" if first else "utf-8", "replace")
+                first = False
+                yield text
+
+    def _header(self, path) -> list[str]:
+        lines = self._lines(path)
+        line = next(lines, "")
+        lines.close()
+        if not line.strip():
+            raise ValueError(
+                f"Expected a header line naming the columns in {path}. Received an empty "
+                "file (or an empty first line): an empty source has no rows to read."
+            )
+        names = [n.strip() for n in next(csv.reader([line], delimiter=self.delimiter))]
+        if any(not n for n in names):
+            raise ValueError(f"Expected every header cell of {path} to name its column. "
+                             f"Received: {names}")
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"Expected unique column names in {path}. Received duplicates "
+                             f"{dupes} in {names}")
+        return names
+
+    def _read_columns(self) -> dict[str, str]:
+        if not self.header:
+            for path in self.files:
+                self._lines(path).close()  # fails here if unreadable
+            return {c: "string" for c in self.column_names}
+        names = None
+        for path in self.files:
+            got = self._header(path)
+            if names is None:
+                names, first = got, path
+            elif got != names:
+                missing = [c for c in names if c not in got]
+                extra = [c for c in got if c not in names]
+                detail = (f"missing {missing}, extra {extra}" if missing or extra
+                          else "the same names in another order")
+                raise ValueError(
+                    "Expected every file of a source to have the same header. Received: "
+                    f"{first}: {names}; {path}: {got} ({detail})."
+                )
+        return {c: "string" for c in names}
+
+    # ------------------------------------------------------------------- rows
+    def _part_dataset(self, part, columns, batch_size, with_location):
+        path = tf.gather(tf.constant(self.files), part)
+        lines = tf.data.TextLineDataset(path, compression_type=self.compression or "")
+        first = 1
+        if self.header:
+            lines, first = lines.skip(1), 2
+        if not with_location:
+            return lines
+        return number_rows(lines.batch(batch_size), part, first)
+
+    def _to_batches(self, ds, columns, batch_size, shuffle_buffer, seed, with_location):
+        if shuffle_buffer > 0:
+            ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        names = list(self.columns())
+        index = [names.index(c) for c in columns]
+        defaults = [""] * len(names)
+
+        def decode(lines, parts=None, rows=None):
+            lines = tf.strings.regex_replace(lines, "\r$", "")
+            keep = tf.strings.length(tf.strings.strip(lines)) > 0
+            lines = tf.boolean_mask(lines, keep)
+            fields = tf.io.decode_csv(lines, defaults, field_delim=self.delimiter)
+            batch = {c: fields[i] for c, i in zip(columns, index)}
+            if parts is not None:
+                batch["__part__"] = tf.boolean_mask(parts, keep)
+                batch["__row__"] = tf.boolean_mask(rows, keep)
+            return batch
+
+        if not with_location:
+            ds = ds.batch(batch_size)
+        return ds.map(tf.autograph.experimental.do_not_convert(lambda *e: decode(*e)),
+                      num_parallel_calls=tf.data.AUTOTUNE)
+
+    def explain_read_error(self, error: Exception) -> str:
+        """Finds the first line whose field count differs from the header's."""
+        width = len(self.columns())
+        for path in self.files:
+            lines = (line.rstrip("\r\n") for line in self._lines(path))
+            rows = csv.reader(lines, delimiter=self.delimiter)
+            start = 1
+            if self.header:
+                next(rows, None)
+                start = 2
+            for line, row in enumerate(rows, start=start):
+                if row and len(row) != width:
+                    return (f"Expected {width} fields on every line of {path} (its header "
+                            f"has {width} columns). Received {len(row)} fields on line "
+                            f"{line}: {row}")
+        return f"Could not read {self.describe()}: {error}"
+
+    def get_config(self) -> dict:
+        return {"type": self.kind, "paths": list(self.paths), "delimiter": self.delimiter,
+                "header": self.header, "column_names": self.column_names,
+                "compression": self.compression}
+
+    @classmethod
+    def from_config(cls, config):
+        config = {k: v for k, v in config.items() if k != "type"}
+        return cls(**config)

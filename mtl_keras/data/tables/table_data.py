@@ -1,0 +1,164 @@
+"""`TableData`: a resolved spec's datasets, tasks, model inputs and preprocessing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from mtl_keras.data.tables.feature_column import build_feature_space
+from mtl_keras.data.tables.sources import source_from_config
+
+DEFAULT_SHUFFLE_BUFFER = 10_000
+
+
+class TableData:
+    """What `DataSpec.load()` returns: everything a model needs from a table.
+
+    * `tasks`: one `mtl_keras.Task` per target column;
+    * `inputs()`: one `keras.Input` of shape `(1,)` per feature, named by the
+      feature's `input` name, with the raw dtype (float32, int64, string);
+    * `preprocessing()`: `{input: layer}` for the builders' `preprocessing=`
+      argument (each layer is that feature's part of a `keras.utils.FeatureSpace`:
+      normalization, lookup or hashing, then one-hot), so the model itself
+      takes raw column values;
+    * `encoder()`: the whole FeatureSpace (crosses included) as one model from
+      the input dict to one vector;
+    * `dataset(split)`: a streaming `tf.data.Dataset` of
+      `(features, {task: label})` batches for `MultiTaskModel.fit`.
+
+    Args:
+        spec: A resolved `DataSpec` (`spec.is_resolved`).
+    """
+
+    def __init__(self, spec):
+        if not spec.is_resolved:
+            raise ValueError("Expected a resolved DataSpec (every feature's type and state, "
+                             "every target's kind and classes): call `spec.load()`.")
+        self.spec = spec
+        self.tasks = [t.to_task() for t in spec.targets]
+
+    @property
+    def features(self) -> list:
+        """The resolved `FeatureColumn`s."""
+        return list(self.spec.features)
+
+    @property
+    def targets(self) -> list:
+        """The resolved `TargetColumn`s."""
+        return list(self.spec.targets)
+
+    # ------------------------------------------------------------------ model
+    def inputs(self) -> dict[str, keras.KerasTensor]:
+        """Fresh `keras.Input`s, one per feature, keyed by input name."""
+        return {f.input: keras.Input((1,), dtype=f.input_dtype, name=f.input)
+                for f in self.spec.features}
+
+    def feature_space(self, output_mode: str = "concat") -> keras.utils.FeatureSpace:
+        """A fresh `keras.utils.FeatureSpace` with the resolved state (no adapt needed)."""
+        return build_feature_space(self.spec.features, self.spec.crosses, output_mode)
+
+    def encoder(self, name: str = "feature_space") -> keras.Model:
+        """The FeatureSpace as a model: input dict -> one encoded vector `(batch, d)`."""
+        space = self.feature_space("concat")
+        return keras.Model(space.get_inputs(), space.get_encoded_features(), name=name)
+
+    def preprocessing(self) -> dict[str, keras.Model]:
+        """`{input: layer}` per feature for a builder's `preprocessing=` argument.
+
+        Raises:
+            ValueError: If the spec has crosses: a cross reads several inputs,
+                which per-input layers cannot; use `encoder()` on the input dict.
+        """
+        if self.spec.crosses:
+            raise ValueError(
+                "Expected no feature crosses for per-input preprocessing: a cross reads "
+                f"several inputs. Received crosses {[c.columns for c in self.spec.crosses]}. "
+                "Use `encoder()`, which maps the whole input dict to one vector."
+            )
+        space = self.feature_space("dict")
+        inputs, encoded = space.get_inputs(), space.get_encoded_features()
+        return {name: keras.Model(inputs[name], encoded[name], name=f"{name}_encoding")
+                for name in inputs}
+
+    # ------------------------------------------------------------------- data
+    def dataset(self, split: str = "train", batch_size: int = 32, shuffle: bool | None = None,
+                seed: int = 0, shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER) -> tf.data.Dataset:
+        """Streams a split as `(features, {task: label})` batches.
+
+        Rows are read, parsed and converted by `tf.data` in parallel and
+        prefetched; shuffling uses a buffer of `shuffle_buffer` rows (and a new
+        file order each epoch), so memory does not grow with the table.
+
+        Args:
+            split: `"train"`, `"validation"` or `"test"` (one the spec has).
+            batch_size: Rows per batch.
+            shuffle: Shuffle (seeded, new order each epoch); default: train only.
+            seed: Seed of the shuffles.
+            shuffle_buffer: Rows in the shuffle buffer.
+        """
+        if split not in self.spec.splits:
+            raise ValueError(f"Expected a split among {self.spec.splits}. Received: split={split!r}")
+        shuffle = split == "train" if shuffle is None else shuffle
+        read = next(r for r in self.spec.reads() if split in r.splits)
+        return self._pipeline(read.source, batch_size, labels=True,
+                              shuffle_buffer=shuffle_buffer if shuffle else 0, seed=seed,
+                              split=None if isinstance(read.split, str) else (read.split, split))
+
+    def read(self, source: Any, batch_size: int = 256, labels: bool = False) -> tf.data.Dataset:
+        """Streams any source (e.g. new rows to predict) through this spec, in file order.
+
+        Args:
+            source: A path or glob, a source dict, a DataFrame or a `TableSource`.
+            batch_size: Rows per batch.
+            labels: Yield `(features, labels)` (target columns required) instead
+                of features only.
+        """
+        source = source_from_config(source)
+        columns = {f.column: "feature" for f in self.spec.features}
+        if labels:
+            columns.update({t.column: f"target of task {t.task!r}" for t in self.spec.targets})
+        source.require(list(columns), columns)
+        return self._pipeline(source, batch_size, labels=labels, shuffle_buffer=0, seed=None,
+                              split=None)
+
+    def _pipeline(self, source, batch_size, labels, shuffle_buffer, seed, split):
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ValueError(f"Expected batch_size to be an int >= 1. Received: {batch_size!r}")
+        na_values = self.spec.na_values
+        features = sorted(self.spec.features, key=lambda f: f.input)
+        targets = self.spec.targets if labels else []
+        label_fns = {t.task: (t.column, t.converter(na_values)) for t in targets}
+        columns = [f.column for f in features] + [t.column for t in targets]
+        if split is not None:
+            columns.append(split[0].key)
+        ds = source.raw_dataset(list(dict.fromkeys(columns)), batch_size,
+                                shuffle_buffer=shuffle_buffer, seed=seed)
+        if split is not None:
+            hash_split, name = split
+
+            def keep(batch):
+                mask = hash_split.mask(batch[hash_split.key], name, na_values)
+                return {c: tf.boolean_mask(v, mask) for c, v in batch.items()}
+
+            ds = ds.map(tf.autograph.experimental.do_not_convert(keep),
+                        num_parallel_calls=tf.data.AUTOTUNE)
+
+        def convert(batch):
+            x = {f.input: f.convert(batch[f.column], na_values) for f in features}
+            if not labels:
+                return x
+            return x, {task: fn(batch[column]) for task, (column, fn) in label_fns.items()}
+
+        ds = ds.map(tf.autograph.experimental.do_not_convert(convert),
+                    num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.rebatch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+    def save_spec(self, path: str) -> str:
+        """Writes the resolved spec as JSON (see `DataSpec.save`)."""
+        return self.spec.save(path)
+
+    def __repr__(self):
+        return (f"TableData(features={[f.input for f in self.spec.features]}, "
+                f"tasks={self.tasks}, rows={self.spec.rows})")

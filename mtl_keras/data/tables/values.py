@@ -1,0 +1,102 @@
+"""Cell values of a table: what is missing, what is a number, what is text.
+
+Every source yields its columns as one of two raw dtypes: `"string"` (CSV
+cells, text columns) or `"float64"` (numbers of any width; integers are exact
+up to 2**53; a missing number is NaN). The functions here turn a raw column of
+either dtype into the values a feature or a task reads, with one rule for every
+source:
+
+* a string cell is stripped of surrounding whitespace, and is missing when it
+  is empty or one of the spec's `na_values` (`"NA"`, `"NaN"`, `"null"`, ...);
+* a number is a decimal literal (`12`, `-0.5`, `1e3`); anything else in a
+  column read as numbers is *invalid* (reported with its place, or read as
+  missing with `invalid_values="missing"`); infinities are invalid too;
+* a number read as text is written as an integer when it is one (`3.0` ->
+  `"3"`, so a numeric key or category reads the same from CSV and Parquet).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import tensorflow as tf
+
+DEFAULT_NA_VALUES = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None")
+RAW_DTYPES = ("string", "float64")
+
+# A finite decimal literal; `to_number` itself would also accept "inf" and
+# "nan", which are not numbers here (NaN is a missing marker via na_values).
+_NUMBER = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+
+
+def _is_na(text: tf.Tensor, na_values: Sequence[str]) -> tf.Tensor:
+    markers = tf.constant(sorted(set(na_values) | {""}), tf.string)
+    return tf.reduce_any(tf.equal(tf.expand_dims(text, -1), markers), axis=-1)
+
+
+def parse_numbers(raw: tf.Tensor, na_values: Sequence[str]) -> tuple[tf.Tensor, tf.Tensor]:
+    """Reads a raw column as numbers.
+
+    Args:
+        raw: A 1-D `string` or `float64` tensor.
+        na_values: Strings that mark a missing cell.
+
+    Returns:
+        `(values, invalid)`: float64 values, NaN where missing or invalid, and
+        a bool mask of the invalid cells (text that is no number, infinities).
+    """
+    if raw.dtype == tf.string:
+        text = tf.strings.strip(raw)
+        missing = _is_na(text, na_values)
+        valid = tf.logical_and(tf.logical_not(missing), tf.strings.regex_full_match(text, _NUMBER))
+        values = tf.strings.to_number(tf.where(valid, text, "0"), tf.float64)
+        finite = tf.math.is_finite(values)  # 1e999 parses to inf
+        invalid = tf.logical_and(tf.logical_not(missing), tf.logical_not(tf.logical_and(valid, finite)))
+        nan = tf.constant(float("nan"), tf.float64)
+        return tf.where(tf.logical_and(valid, finite), values, nan), invalid
+    values = tf.cast(raw, tf.float64)
+    invalid = tf.math.is_inf(values)
+    return tf.where(invalid, tf.constant(float("nan"), tf.float64), values), invalid
+
+
+def parse_integers(raw: tf.Tensor, na_values: Sequence[str]) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """Reads a raw column as integers (class ids, integer categories).
+
+    Returns:
+        `(values, missing, invalid)`: int64 values (0 where missing or
+        invalid), the missing mask, and the invalid mask (no number, or a
+        number with a fraction).
+    """
+    numbers, invalid = parse_numbers(raw, na_values)
+    missing = tf.logical_and(tf.math.is_nan(numbers), tf.logical_not(invalid))
+    fractional = tf.logical_and(tf.logical_not(tf.math.is_nan(numbers)),
+                                tf.not_equal(numbers, tf.math.round(numbers)))
+    invalid = tf.logical_or(invalid, fractional)
+    ok = tf.logical_not(tf.logical_or(missing, invalid))
+    return tf.where(ok, tf.cast(tf.where(ok, numbers, 0.0), tf.int64), 0), missing, invalid
+
+
+def to_text(raw: tf.Tensor, na_values: Sequence[str]) -> tf.Tensor:
+    """Reads a raw column as text: stripped, `""` where missing.
+
+    Numbers are written as integers when they are whole (`3.0` -> `"3"`) and
+    with up to 17 significant digits otherwise.
+    """
+    if raw.dtype == tf.string:
+        text = tf.strings.strip(raw)
+        return tf.where(_is_na(text, na_values), "", text)
+    values = tf.cast(raw, tf.float64)
+    whole = tf.logical_and(tf.math.is_finite(values), tf.equal(values, tf.math.round(values)))
+    as_int = tf.strings.as_string(tf.cast(tf.where(whole, values, 0.0), tf.int64))
+    as_float = tf.strings.as_string(values, shortest=True)
+    text = tf.where(whole, as_int, as_float)
+    return tf.where(tf.math.is_nan(values), "", text)
+
+
+def check_na_values(na_values) -> tuple[str, ...]:
+    """Validates the missing-value markers: a list of strings."""
+    if isinstance(na_values, str) or not all(isinstance(v, str) for v in na_values):
+        raise TypeError(
+            f"Expected na_values to be a list of strings. Received: na_values={na_values!r}"
+        )
+    return tuple(na_values)

@@ -1,0 +1,52 @@
+"""Cell values: missing markers, numbers, whole numbers and text, the same for every source."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mtl_keras.data.tables.values import (
+    DEFAULT_NA_VALUES,
+    check_na_values,
+    parse_integers,
+    parse_numbers,
+    to_text,
+)
+
+
+def test_parse_numbers_from_text():
+    raw = tf.constant([" 1.5", "-2", "1e3", ".5", "", "NA", "abc", "1e999", "inf", "3,5"])
+    values, invalid = parse_numbers(raw, DEFAULT_NA_VALUES)
+    values = values.numpy()
+    np.testing.assert_array_equal(values[:4], [1.5, -2.0, 1000.0, 0.5])
+    assert np.all(np.isnan(values[4:]))
+    # Missing ("", "NA") is not invalid; text, overflow, "inf" and a decimal comma are.
+    assert invalid.numpy().tolist() == [False] * 6 + [True] * 4
+
+
+def test_parse_numbers_from_float_column():
+    values, invalid = parse_numbers(tf.constant([1.0, np.nan, np.inf], tf.float64), ())
+    np.testing.assert_array_equal(values.numpy()[:1], [1.0])
+    assert np.isnan(values.numpy()[1:]).all()
+    assert invalid.numpy().tolist() == [False, False, True]
+
+
+def test_parse_integers_marks_fractions_invalid():
+    values, missing, invalid = parse_integers(tf.constant(["3", "3.0", "2.5", "", "x"]), ("",))
+    assert values.numpy().tolist() == [3, 3, 0, 0, 0]
+    assert missing.numpy().tolist() == [False, False, False, True, False]
+    assert invalid.numpy().tolist() == [False, False, True, False, True]
+
+
+def test_to_text_strips_marks_missing_and_writes_whole_numbers_as_integers():
+    assert to_text(tf.constant([" Oslo ", "NA", "null"]), DEFAULT_NA_VALUES).numpy().tolist() \
+        == [b"Oslo", b"", b""]
+    got = to_text(tf.constant([3.0, -17.0, 0.25, np.nan], tf.float64), ()).numpy().tolist()
+    assert got == [b"3", b"-17", b"0.25", b""]
+
+
+def test_na_values_must_be_strings():
+    assert check_na_values(["?", ""]) == ("?", "")
+    with pytest.raises(TypeError, match="list of strings"):
+        check_na_values("NA")
+    with pytest.raises(TypeError, match="list of strings"):
+        check_na_values(["NA", 0])
