@@ -35,7 +35,7 @@ def project_weights(k, lower, num_sweeps: int = 100):
 
     >>> v = project_weights([[1.0, -1.0], [-1.0, 2.0]], [[0.5, 0.0]])
     >>> [round(float(x), 3) for x in v[0]]
-    [0.5, 0.5]
+    [0.5, 0.25]
     """
     k = tf.convert_to_tensor(k, tf.float32)
     lower = tf.convert_to_tensor(lower, tf.float32)

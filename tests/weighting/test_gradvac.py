@@ -91,3 +91,13 @@ def test_matches_sequential_reference_with_four_tasks():
         np.testing.assert_allclose(np.asarray(d), ref_d, rtol=1e-3, atol=1e-4)
         off = ~np.eye(4, dtype=bool)
         np.testing.assert_allclose(np.asarray(new)[off], ref_t[off], rtol=1e-3, atol=1e-4)
+
+
+def test_tiny_gradients_are_still_aligned():
+    # At norm ~1e-7 an epsilon on squared norms made every adjustment 0 (the
+    # plain sum). The hand-computed case above, scaled by 1e-7.
+    targets = np.array([[0.0, 0.5], [0.5, 0.0]], "float32")
+    d, w, _ = gradvac(np.array([[1e-7, 0.0], [0.0, 1e-7]], "float32"), targets, beta=0.5)
+    c = 1 / np.sqrt(3.0)
+    np.testing.assert_allclose(np.asarray(w), [1 + c, 1 + c], rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(d), [1e-7 * (1 + c)] * 2, rtol=1e-5)

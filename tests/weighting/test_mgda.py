@@ -60,3 +60,31 @@ def test_strategy_config_registry_and_errors():
         MGDA(normalization="loss")
     with pytest.raises(ValueError, match="Expected mode"):
         MGDA(mode="layers")
+
+
+def test_descent_certificate_on_the_issue_counter_example():
+    # d . g_i >= |d|^2 failed here after the Frank-Wolfe cap: 0 is in the
+    # hull (g1 = -g2), so the min-norm point is exactly 0.
+    d, w = mgda([[1.0, 0.0], [-1.0, 0.0], [0.5, 1.0]])
+    np.testing.assert_array_equal(_np(d), [0.0, 0.0])
+    np.testing.assert_allclose(_np(w), [0.5, 0.5, 0.0], atol=1e-6)
+
+
+def test_l2_normalization_is_scale_free_and_leaves_zero_gradients_out():
+    g = np.array([[3.0, 0.0], [0.0, 1.0], [0.0, 0.0]], "float32")
+    # Unit gradients (1, 0) and (0, 1): weights 1/2 on each, divided by the norms.
+    for s in (1e-7, 1.0, 1e4):
+        d, w = mgda(g * np.float32(s), normalization="l2")
+        np.testing.assert_allclose(_np(d), [0.5, 0.5], rtol=1e-6)
+        np.testing.assert_allclose(_np(w) * s, [1 / 6, 0.5, 0.0], rtol=1e-6)
+
+
+def test_min_norm_weights_do_not_depend_on_the_scale_of_k():
+    from mtl_keras.weighting.mgda import min_norm_weights
+
+    k = np.array([[4.0, 1.0], [1.0, 1.0]], "float32")   # w1 = (1 - 1) / (4 + 1 - 2) = 0
+    for s in (1e-30, 1.0, 1e30):
+        np.testing.assert_allclose(_np(min_norm_weights(k * np.float32(s))), [0.0, 1.0],
+                                   atol=1e-7)
+    with pytest.warns(RuntimeWarning, match="max_iter=1"):
+        mgda(np.random.default_rng(1).normal(size=(6, 9)).astype("float32"), max_iter=1)

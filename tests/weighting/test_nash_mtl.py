@@ -85,3 +85,18 @@ def test_update_weights_every_inside_fit():
     assert int(model.weighting.step.numpy()) == 4
     alpha = model.weighting.alpha.numpy()
     assert np.all(alpha > 0) and np.all(np.isfinite(history["a_weight"]))
+
+
+def test_solver_accuracy_and_per_task_ridge():
+    from mtl_keras.weighting.nash_mtl import nash_weights
+
+    # One task 1000x larger: the ridge is relative to each task's own norm,
+    # so the small tasks' weights are still exact (K = diag(1e6, 1, 4)).
+    k = np.diag([1e6, 1.0, 4.0]).astype("float32")
+    np.testing.assert_allclose(np.asarray(nash_weights(k)), [1e-3, 1.0, 0.5], rtol=1e-5)
+    # Two opposed gradients: no solution without the ridge; with it, equal
+    # weights 1 / sqrt(ridge ||g||^2) and d = 0 (the Newton loop runs in
+    # float64, so the cancellation in K alpha is exact).
+    d, w = nash_mtl([[3.0, 4.0], [-3.0, -4.0]])
+    np.testing.assert_allclose(np.asarray(w), [200.0, 200.0], rtol=1e-5)
+    np.testing.assert_array_equal(np.asarray(d), [0.0, 0.0])

@@ -34,3 +34,21 @@ def test_absent_zeros_and_config():
     assert UPGrad.from_config(UPGrad(num_sweeps=7).get_config()).num_sweeps == 7
     with pytest.raises(ValueError, match="Expected num_sweeps"):
         UPGrad(num_sweeps=0)
+
+
+def test_ill_conditioned_case_is_solved_exactly():
+    # g2 nearly parallel to a 20x larger g1, g3 opposing both: projected
+    # Gauss-Seidel stopped far from the optimum here; the active-set solver
+    # matches scipy's NNLS (float64) and leaves no conflict.
+    from scipy.optimize import nnls
+
+    g = np.array([[20.0, 0.0, 0.0], [1.0, 1e-3, 0.0], [-1.0, 0.5, 0.1]], "float32")
+    d, w = upgrad(g)
+    g64 = g.astype("float64")
+    total = np.zeros(3)
+    for i in range(3):
+        low = np.eye(3)[i] / 3
+        mu, _ = nnls(g64.T, -g64.T @ low)
+        total += low + mu
+    np.testing.assert_allclose(np.asarray(w), total, rtol=1e-4)
+    assert np.all(g64 @ np.asarray(d, "float64") >= -1e-6 * np.linalg.norm(g64, axis=1))
