@@ -1,0 +1,243 @@
+"""TableData: streamed (features, {task: label}) batches, tasks, and models on raw columns."""
+
+import os
+import threading
+import time
+
+import keras
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import tensorflow as tf
+
+import mtl_keras as mtl
+from mtl_keras.data import DataSpec
+
+
+def _csv(path, header, rows):
+    path.write_text(header + "\n" + "".join(r + "\n" for r in rows), encoding="utf-8")
+    return str(path)
+
+
+def _table(tmp_path, n=60):
+    """x (number), city (text), rooms (whole), price (regression), sold (yes/no), grade (a/b/c)."""
+    rows = []
+    for i in range(n):
+        price = "" if i % 10 == 3 else f"{100 + 2 * i}"
+        sold = "" if i % 7 == 5 else ("yes" if i % 2 else "no")
+        rows.append(f"{i},{i * 0.25},{['Oslo', 'Rome', 'Paris'][i % 3]},{1 + i % 4},"
+                    f"{price},{sold},{'abc'[i % 3]}")
+    return _csv(tmp_path / "table.csv", "id,x,city,rooms,price,sold,grade", rows)
+
+
+def test_batches_by_hand(tmp_path):
+    path = _csv(tmp_path / "t.csv", "x,city,y,c",
+                ["1.5,Oslo,10.5,a", ",Rome,,b", "3.5,,12.5,", "2.5,Oslo,11.5,a", "0.5,Rome,NA,b"])
+    data = DataSpec(targets=["y", "c"], train=path).load()
+    x, y = next(iter(data.dataset("train", batch_size=4, shuffle=False)))
+    # x: mean of 1.5, 3.5, 2.5, 0.5 = 2.0 fills the missing cell.
+    np.testing.assert_array_equal(x["x"].numpy().ravel(), [1.5, 2.0, 3.5, 2.5])
+    assert x["city"].numpy().ravel().tolist() == [b"Oslo", b"Rome", b"", b"Oslo"]
+    np.testing.assert_array_equal(y["y"].numpy(), [10.5, np.nan, 12.5, 11.5])
+    assert y["c"].numpy().tolist() == [0, 1, -1, 0]
+    sizes = [int(b[1]["c"].shape[0]) for b in data.dataset("train", batch_size=2)]
+    assert sizes == [2, 2, 1]
+    assert [t.name for t in data.tasks] == ["y", "c"]
+    with pytest.raises(ValueError, match=r"split among \['train'\]"):
+        data.dataset("validation")
+
+
+def test_hash_split_batches_have_the_requested_size(tmp_path):
+    data = DataSpec(targets=["price"], features=["x"], source=_table(tmp_path, 500),
+                    split={"key": "id"}).load()
+    sizes = [int(b[0]["x"].shape[0]) for b in data.dataset("train", batch_size=32)]
+    assert all(s == 32 for s in sizes[:-1]) and sum(sizes) == data.spec.rows["train"]
+
+
+def test_every_builder_trains_on_raw_columns_and_saves(tmp_path):
+    data = DataSpec(targets=["price", "sold", "grade"], source=_table(tmp_path),
+                    exclude=["id"], split={"key": "id", "fractions": {"train": 0.7,
+                                                                      "validation": 0.3}}).load()
+    assert {t.name: t.kind for t in data.tasks} == {"price": "regression", "sold": "binary",
+                                                    "grade": "multiclass"}
+    train, val = data.dataset("train", 16), data.dataset("validation", 16)
+    builders = {
+        "hard_sharing": lambda: mtl.build_hard_sharing(
+            data.inputs(), mtl.backbones.mlp([8]), data.tasks,
+            preprocessing=data.preprocessing()),
+        "mmoe": lambda: mtl.build_mmoe(data.inputs(), data.tasks, num_experts=2,
+                                       expert_units=[4], preprocessing=data.preprocessing()),
+    }
+    for name, build in builders.items():
+        model = build()
+        dtypes = {t.name: t.dtype for t in model.trunk.inputs}
+        assert dtypes == {"x": "float32", "city": "string", "rooms": "int64"}, name
+        model.compile(optimizer="adam", weighting="uncertainty")
+        history = model.fit(train, validation_data=val, epochs=1, verbose=0)
+        assert np.isfinite(history.history["val_loss"][0]), name
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    again = keras.saving.load_model(path, safe_mode=True)
+    x, _ = next(iter(data.dataset("validation", 8)))
+    for task in data.tasks:
+        np.testing.assert_allclose(model.predict(x, verbose=0)[task.name],
+                                   again.predict(x, verbose=0)[task.name], rtol=1e-5)
+
+
+def test_crosses_through_the_encoder(tmp_path):
+    data = DataSpec(targets=["price"], features={"city": None, "rooms": None},
+                    crosses=[["city", "rooms"]], train=_table(tmp_path)).load()
+    with pytest.raises(ValueError, match="Use `encoder\\(\\)`"):
+        data.preprocessing()
+    encoder = data.encoder()
+    # city: 3 values + OOV; rooms: 4 values + OOV; the cross: 32 bins.
+    assert encoder.output.shape == (None, 4 + 5 + 32)
+    inputs = data.inputs()
+    backbone = keras.Model(inputs, mtl.backbones.mlp([8])(encoder(inputs)))
+    model = mtl.build_hard_sharing(data.inputs(), backbone, data.tasks)
+    model.compile(optimizer="adam")
+    history = model.fit(data.dataset("train", 16), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+
+def test_read_new_rows_for_prediction(tmp_path):
+    data = DataSpec(targets=["price", "sold"], features=["x", "city"],
+                    train=_table(tmp_path)).load()
+    new = _csv(tmp_path / "new.csv", "city,x,other", ["Oslo,1.0,q", "Lisbon,,q"])
+    x = next(iter(data.read(new)))
+    assert sorted(x) == ["city", "x"]
+    # An unseen city reads as text (the model's lookup maps it to the OOV slot);
+    # the missing x is filled with the training mean.
+    assert x["city"].numpy().ravel().tolist() == [b"Oslo", b"Lisbon"]
+    assert x["x"].numpy()[1, 0] == pytest.approx(data.features[0].fill_value)
+    with pytest.raises(ValueError, match=r"'price' \(target of task 'price'\)"):
+        data.read(new, labels=True)
+    model = mtl.build_hard_sharing(data.inputs(), mtl.backbones.mlp([4]), data.tasks,
+                                   preprocessing=data.preprocessing())
+    out = model.predict(data.read(new), verbose=0)
+    assert out["price"].shape == (2, 1) and np.isfinite(out["sold"]).all()
+
+
+def test_parquet_and_dataframe_give_the_same_batches_as_csv(tmp_path):
+    csv_path = _table(tmp_path, 30)
+    import pandas as pd
+    frame = pd.read_csv(csv_path, keep_default_na=False, dtype=str)
+    frame["x"] = pd.to_numeric(frame["x"])
+    pq.write_table(pa.Table.from_pandas(frame.iloc[:15]), tmp_path / "a.parquet")
+    pq.write_table(pa.Table.from_pandas(frame.iloc[15:]), tmp_path / "b.parquet")
+    spec = dict(targets=["price", "sold"], features=["x", "city", "rooms"])
+    batches = {}
+    for name, source in (("csv", csv_path), ("parquet", str(tmp_path / "*.parquet")),
+                         ("frame", frame)):
+        data = DataSpec(train=source, **spec).load()
+        x, y = next(iter(data.dataset("train", 30, shuffle=False)))
+        batches[name] = ({k: v.numpy() for k, v in x.items()},
+                         {k: v.numpy() for k, v in y.items()}, data.spec.to_dict()["features"])
+    for name in ("parquet", "frame"):
+        for k in batches["csv"][0]:
+            np.testing.assert_array_equal(batches[name][0][k], batches["csv"][0][k])
+        np.testing.assert_array_equal(batches[name][1]["sold"], batches["csv"][1]["sold"])
+        np.testing.assert_array_equal(batches[name][1]["price"], batches["csv"][1]["price"])
+        assert batches[name][2] == batches["csv"][2]
+
+
+def _rss():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class _PeakRss:
+    """Peak resident memory above the value at entry, sampled every 2 ms."""
+
+    def __enter__(self):
+        self.base = self.peak = _rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        while not self._stop.wait(0.002):
+            self.peak = max(self.peak, _rss())
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.growth = max(self.peak, _rss()) - self.base
+
+
+def _generated_csv(path, n):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=n)
+    city = rng.integers(0, 20, size=n)
+    with open(path, "w") as f:
+        f.write("id,x,city,note,y,z\n")
+        for i in range(n):
+            f.write(f"{i},{x[i]:.6f},c{city[i]},free text {i % 97},{2 * x[i]:.6f},"
+                    f"{'ab'[i % 2]}\n")
+    return str(path)
+
+
+def test_pipeline_memory_stays_flat_as_rows_grow_tenfold(tmp_path):
+    def load_and_read(path):
+        with _PeakRss() as peak:
+            data = DataSpec(source=path, split={"key": "id"}, targets=["y", "z"],
+                            exclude=["id"]).load()
+            rows = sum(int(y["z"].shape[0]) for _, y in data.dataset("train", 1024))
+        assert rows == data.spec.rows["train"]
+        return data, peak.growth
+
+    small = _generated_csv(tmp_path / "small.csv", 20_000)
+    large = _generated_csv(tmp_path / "large.csv", 200_000)
+    load_and_read(small)  # warm-up: TensorFlow's allocators, traced functions
+    _, small_growth = load_and_read(small)
+    data, large_growth = load_and_read(large)
+    size = os.path.getsize(large)
+    assert size > 8e6  # 10x the rows: about 9 MB of CSV
+    # Holding the table would need at least its bytes; streaming stays within a few MB.
+    assert large_growth < small_growth + 6e6, (small_growth, large_growth, size)
+
+    model = mtl.build_hard_sharing(data.inputs(), mtl.backbones.mlp([8]), data.tasks,
+                                   preprocessing=data.preprocessing())
+    model.compile(optimizer="adam")
+    start = time.time()
+    history = model.fit(data.dataset("train", 1024), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0]) and time.time() - start < 120
+
+
+def test_a_mocked_tfds_dataset_end_to_end(tmp_path):
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=40, data_dir=str(tmp_path)):
+        source = {"type": "tfds", "name": "titanic", "data_dir": str(tmp_path)}
+        data = DataSpec.from_dict({
+            "train": {**source, "split": "train"},
+            "validation": {**source, "split": "train[:10]"},
+            "targets": {"survived": "binary", "fare": "regression"},
+            "features": {"age": None, "sex": "integer_categorical"}}).load()
+        # The mock yields num_examples for any split string (slices included).
+        assert data.spec.rows == {"train": 40, "validation": 40}
+        assert data.targets[0].classes == [0, 1]
+        x, y = next(iter(data.dataset("validation", 10)))
+    assert x["age"].dtype == tf.float32 and x["sex"].dtype == tf.int64
+    assert set(y["survived"].numpy().tolist()) <= {0, 1} and y["fare"].shape == (10,)
+
+
+def test_a_tfrecord_spec_end_to_end(tmp_path):
+    path = str(tmp_path / "rows.tfrecord")
+    with tf.io.TFRecordWriter(path) as writer:
+        for i in range(12):
+            feature = {"x": tf.train.Feature(float_list=tf.train.FloatList(value=[i / 4])),
+                       "kind": tf.train.Feature(bytes_list=tf.train.BytesList(
+                           value=[b"ab"[i % 2:i % 2 + 1]]))}
+            if i % 4:  # every fourth row has no label
+                feature["label"] = tf.train.Feature(int64_list=tf.train.Int64List(value=[i % 3]))
+            writer.write(tf.train.Example(features=tf.train.Features(
+                feature=feature)).SerializeToString())
+    data = DataSpec.from_dict({
+        "train": {"paths": path, "schema": {"x": "float", "kind": "string", "label": "int"}},
+        "targets": ["label"]}).load()
+    assert data.tasks == [mtl.Task("label", "multiclass", num_classes=3)]
+    _, y = next(iter(data.dataset("train", 12, shuffle=False)))
+    assert y["label"].numpy().tolist() == [-1, 1, 2, 0, -1, 2, 0, 1, -1, 0, 1, 2]
