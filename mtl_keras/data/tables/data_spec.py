@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 
 from mtl_keras.data.tables.feature_column import FeatureColumn, FeatureCross
 from mtl_keras.data.tables.hash_split import SPLITS, HashSplit
-from mtl_keras.data.tables.names import check_unique
+from mtl_keras.data.tables.names import check_inputs_and_tasks, check_unique
 from mtl_keras.data.tables.sources import source_from_config
 from mtl_keras.data.tables.target_column import TargetColumn
 from mtl_keras.data.tables.values import DEFAULT_NA_VALUES, check_na_values
@@ -187,6 +187,8 @@ class DataSpec:
         check_unique({t.column: t.task for t in self.targets}, "task")
         if self.features is not None:
             check_unique({f.column: f.input for f in self.features}, "input")
+            check_inputs_and_tasks({f.column: f.input for f in self.features},
+                                   {t.column: t.task for t in self.targets})
             names = [f.column for f in self.features]
             for cross in self.crosses:
                 unknown = [c for c in cross.columns if c not in names]

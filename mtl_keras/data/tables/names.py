@@ -39,3 +39,20 @@ def check_unique(names: dict[str, str], what: str) -> None:
                 "of them in the spec."
             )
         seen[name] = column
+
+
+def check_inputs_and_tasks(inputs: dict[str, str], tasks: dict[str, str]) -> None:
+    """Raises if an input and a task get the same name (they would name two layers).
+
+    Args:
+        inputs: `{column: input name}` of the features.
+        tasks: `{column: task name}` of the targets.
+    """
+    by_name = {name: column for column, name in inputs.items()}
+    for column, task in tasks.items():
+        if task in by_name:
+            raise ValueError(
+                f"Expected different names for inputs and tasks. Received: feature column "
+                f"{by_name[task]!r} and target column {column!r} both map to {task!r}; set "
+                "`input` for the feature or `task` for the target in the spec."
+            )

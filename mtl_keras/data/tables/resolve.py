@@ -21,7 +21,7 @@ from mtl_keras.data.tables.inference import (
     resolve_features,
     resolve_targets,
 )
-from mtl_keras.data.tables.names import check_unique
+from mtl_keras.data.tables.names import check_inputs_and_tasks, check_unique
 from mtl_keras.data.tables.scan import read_sample, scan
 
 
@@ -38,6 +38,8 @@ def _features(spec, train_columns):
             f"target, the split key or excluded. Received columns {list(train_columns)}."
         )
     check_unique({f.column: f.input for f in features}, "input")
+    check_inputs_and_tasks({f.column: f.input for f in features},
+                           {t.column: t.task for t in spec.targets})
     names = [f.column for f in features]
     for cross in spec.crosses:
         unknown = [c for c in cross.columns if c not in names]

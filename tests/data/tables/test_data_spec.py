@@ -55,6 +55,8 @@ def test_static_errors_before_any_file_is_opened():
         DataSpec.from_dict({**base, "targets": ["y", "y"]})
     with pytest.raises(ValueError, match="both map to 'a_b'"):
         DataSpec.from_dict({**base, "features": ["a b", "a-b"]})
+    with pytest.raises(ValueError, match="both map to 'price'; set `input`"):
+        DataSpec.from_dict({**base, "targets": ["price"], "features": ["price!"]})
     with pytest.raises(ValueError, match=r"crosses of feature columns \['a', 'b'\]"):
         DataSpec.from_dict({**base, "features": ["a", "b"], "crosses": [["a", "c"]]})
     with pytest.raises(ValueError, match="split key to be an id, not a target"):
