@@ -104,6 +104,16 @@ def first_replica_batch(strategy, iterator):
     return None
 
 
+#: Keyword that `fit` passes to `evaluate` for its per-epoch validation pass
+#: (the validation data then is the dataset `fit` was given, already built).
+FIT_VALIDATION_KWARG = "_use_cached_eval_dataset"
+
+
+def is_fit_validation_call(evaluate_kwargs: dict) -> bool:
+    """Whether `evaluate` was called by `fit` for its per-epoch validation."""
+    return bool(evaluate_kwargs.get(FIT_VALIDATION_KWARG, False))
+
+
 def symbolic_build_hook_exists() -> bool:
     """Whether Keras' TensorFlow trainer still has the hook `MultiTaskModel` overrides."""
     return callable(getattr(_tf_trainer.TensorFlowTrainer, SYMBOLIC_BUILD_HOOK, None))

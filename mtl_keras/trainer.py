@@ -213,10 +213,12 @@ class MultiTaskTrainer:
         return self.get_metrics_result()
 
     def train_step(self, data):
-        if self._gradient_step is None:
-            return self._multi_worker_logs(super().train_step(data))
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        y_pred, losses, weights, total = self._gradient_step(x, y, sample_weight)
+        check = validation.assert_batch_values(self.tasks, x, y, sample_weight)
+        with tf.control_dependencies([check] if check is not None else []):
+            if self._gradient_step is None:
+                return self._multi_worker_logs(super().train_step(data))
+            y_pred, losses, weights, total = self._gradient_step(x, y, sample_weight)
         self._trackers.record(losses, weights)
         internals.loss_tracker(self).update_state(
             internals.unscale_loss_for_distribution(total),
@@ -224,7 +226,10 @@ class MultiTaskTrainer:
         return self._multi_worker_logs(self.compute_metrics(x, y, y_pred, sample_weight))
 
     def test_step(self, data):
-        logs = super().test_step(data)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        check = validation.assert_batch_values(self.tasks, x, y, sample_weight)
+        with tf.control_dependencies([check] if check is not None else []):
+            logs = super().test_step(data)
         # Weights are a training quantity: keep them out of evaluation logs.
         weight_keys = self._trackers.weight_log_keys
         logs = {k: v for k, v in logs.items() if k not in weight_keys}
@@ -288,7 +293,10 @@ class MultiTaskTrainer:
         return history
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
-        x = validation.check_data(self, x, y, "x", kwargs.get("sample_weight"))
+        # `fit` evaluates its (already checked) validation data every epoch:
+        # checking it again would rebuild the dataset and its iterator each time.
+        if not internals.is_fit_validation_call(kwargs):
+            x = validation.check_data(self, x, y, "x", kwargs.get("sample_weight"))
         with validation.readable_data_errors():
             return super().evaluate(x, y, *args, **kwargs)
 

@@ -95,3 +95,28 @@ def test_first_replica_batch_and_own_strategy():
     it = iter(strategy.experimental_distribute_dataset(ds))
     batch = internals.first_replica_batch(strategy, [(0, 1, it)])
     assert tuple(batch[0].shape) == (2, 3)
+
+
+def test_fit_tells_evaluate_it_is_its_validation_pass():
+    import inspect
+
+    from keras.src.backend.tensorflow import trainer as tf_trainer
+
+    assert internals.FIT_VALIDATION_KWARG + "=True" in inspect.getsource(tf_trainer.TensorFlowTrainer.fit)
+    model = _model()
+    seen = []
+    original = type(model).evaluate
+
+    def spy(self, *args, **kwargs):
+        seen.append(internals.is_fit_validation_call(kwargs))
+        return original(self, *args, **kwargs)
+
+    x = np.ones((4, 3), "float32")
+    y = {"a": np.ones(4), "b": np.ones(4)}
+    type(model).evaluate = spy
+    try:
+        model.fit(x, y, validation_data=(x, y), epochs=2, verbose=0)
+        model.evaluate(x, y, verbose=0)
+    finally:
+        type(model).evaluate = original
+    assert seen == [True, True, False]
