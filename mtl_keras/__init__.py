@@ -44,6 +44,7 @@ __version__ = "0.1.0"
 
 # Public name -> (module, attribute); attribute None means the module itself.
 _EXPORTS = {
+    "affinity": ("mtl_keras.affinity", None),
     "backbones": ("mtl_keras.backbones", None),
     "builders": ("mtl_keras.builders", None),
     "callbacks": ("mtl_keras.callbacks", None),
@@ -55,6 +56,7 @@ _EXPORTS = {
     "regularizers": ("mtl_keras.regularizers", None),
     "weighting": ("mtl_keras.weighting", None),
     "build_cross_stitch": ("mtl_keras.builders", "build_cross_stitch"),
+    "build_grouped": ("mtl_keras.builders", "build_grouped"),
     "build_hard_sharing": ("mtl_keras.builders", "build_hard_sharing"),
     "build_mmoe": ("mtl_keras.builders", "build_mmoe"),
     "build_ple": ("mtl_keras.builders", "build_ple"),
@@ -67,6 +69,7 @@ _EXPORTS = {
 
 if TYPE_CHECKING:  # For type checkers and IDEs; at run time the names load as described above.
     from mtl_keras import (
+        affinity,
         backbones,
         builders,
         callbacks,
@@ -81,6 +84,7 @@ if TYPE_CHECKING:  # For type checkers and IDEs; at run time the names load as d
     )
     from mtl_keras.builders import (
         build_cross_stitch,
+        build_grouped,
         build_hard_sharing,
         build_mmoe,
         build_ple,
@@ -192,8 +196,10 @@ __all__ = [
     "MultiTaskModel",
     "Task",
     "TaskMeans",
+    "affinity",
     "backbones",
     "build_cross_stitch",
+    "build_grouped",
     "build_hard_sharing",
     "build_mmoe",
     "build_ple",

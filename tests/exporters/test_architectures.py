@@ -23,6 +23,8 @@ _FACTORIES = {
                                       make_tasks()),
     "build_mmoe": lambda b: b(_inputs(), make_tasks(), num_experts=2, expert_units=(8,)),
     "build_ple": lambda b: b(_inputs(), make_tasks(), num_levels=2, expert_units=(8,)),
+    "build_grouped": lambda b: b(_inputs(), mtl.backbones.mlp([8]), make_tasks(),
+                                 groups=[["a", "c"], ["b"]]),
 }
 BUILDERS = [name for name in _FACTORIES if getattr(mtl, name, None) is not None]
 
