@@ -146,7 +146,8 @@ def test_issue_examples_at_small_scale():
 
 def _min_norm_reference(g):
     """float64 min-norm point of the convex hull, by enumerating supports."""
-    g = _np(g)
+    scale = np.abs(_np(g)).max()
+    g = _np(g) / scale
     k = g @ g.T
     t = len(k)
     best = None
@@ -167,7 +168,7 @@ def _min_norm_reference(g):
             if np.all(g @ d >= d @ d - 1e-12 * np.max(np.diag(k))):
                 if best is None or d @ d < best @ best:
                     best = d
-    return best
+    return best * scale
 
 
 def _random_matrices(count, shapes, seed):
@@ -218,7 +219,8 @@ def test_mgda_hard_cases():
 
 def _cagrad_reference(g, c):
     """float64 max_{|d - g0| <= c |g0|} min_i g_i . d, by SLSQP on (d, t)."""
-    g = _np(g)
+    scale = np.abs(_np(g)).max()             # SLSQP's tolerances are absolute
+    g = _np(g) / scale
     g0 = g.mean(0)
     r = c * np.linalg.norm(g0)
     n, dim = g.shape
@@ -229,7 +231,7 @@ def _cagrad_reference(g, c):
     res = minimize(lambda x: -x[dim], np.r_[g0, np.min(g @ g0)],
                    jac=lambda x: np.r_[np.zeros(dim), -1.0], constraints=cons,
                    method="SLSQP", options={"ftol": 1e-15, "maxiter": 1000})
-    return -res.fun
+    return -res.fun * scale ** 2
 
 
 def test_cagrad_issue_example():
@@ -364,11 +366,12 @@ def test_upgrad_matches_nnls_and_never_conflicts():
 
 
 def _nash_reference(g):
-    k = _np(g) @ _np(g).T
+    scale = np.abs(_np(g)).max()             # alpha(G / s) = s alpha(G)
+    k = _np(g) @ _np(g).T / scale ** 2
     res = minimize(lambda a: 0.5 * a @ k @ a - np.log(a).sum(), 1 / np.sqrt(np.diag(k)),
                    jac=lambda a: k @ a - 1 / a, hess=lambda a: k + np.diag(1 / a ** 2),
                    method="trust-exact", options={"gtol": 1e-12})
-    return res.x
+    return res.x / scale
 
 
 def test_nash_mtl_matches_the_exact_bargaining_solution():
