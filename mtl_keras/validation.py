@@ -281,18 +281,27 @@ def assert_batch_values(tasks: Sequence[Task], x: Any, y: Any, sample_weight: An
     XLA-compiled step, where TensorFlow drops assertions, nothing is checked.)
 
     Returns:
-        The assertion op in a graph, None when run eagerly (it then raises).
+        A boolean tensor to wait for (None when there is nothing to check).
     """
     checks = _value_checks(tasks, x, _as_label_dict(y, tasks), sample_weight)
     if not checks:
         return None
-    oks, examples = zip(*[_first_bad(bad, values) for bad, values, _ in checks])
-    oks = tf.stack(oks)
-    return tf.debugging.Assert(
-        tf.reduce_all(oks),
-        [_MARK, tf.cast(oks, tf.int32), tf.stack(examples)]
-        + [message for _, _, message in checks],
-        summarize=len(checks), name="check_batch_values")
+    # A passing batch costs one reduction per check; only a failing one
+    # computes the offending values (inside the cond's false branch).
+    oks = tf.stack([tf.logical_not(tf.reduce_any(bad)) for bad, _, _ in checks])
+    all_ok = tf.reduce_all(oks)
+
+    def fail():
+        examples = tf.stack([_first_bad(bad, values)[1] for bad, values, _ in checks])
+        assertion = tf.raw_ops.Assert(
+            condition=all_ok,
+            data=[_MARK, tf.cast(oks, tf.int32), examples]
+            + [message for _, _, message in checks],
+            summarize=len(checks))
+        with tf.control_dependencies([assertion]):
+            return tf.identity(all_ok)
+
+    return tf.cond(all_ok, lambda: all_ok, fail, name="check_batch_values")
 
 
 def _as_label_dict(y, tasks):
