@@ -40,6 +40,9 @@ def add_parser(subparsers):
                    help="Let TFLite embed TensorFlow ops it has no builtin for (Flex).")
     p.add_argument("--calibration-steps", type=_args.positive_int, default=100,
                    help="Samples used to calibrate int8 (default: 100).")
+    p.add_argument("--overwrite", action="store_true",
+                   help="Replace existing .tflite/.onnx files in --out (the SavedModel "
+                        "becomes a new version either way).")
     p.set_defaults(run=run)
     return p
 
@@ -140,7 +143,7 @@ def run(args) -> int:
         model, args.out, model_name=name, formats=formats, quantizations=quantizations,
         representative_data=representative, labelled_sample=labelled,
         per_task=args.per_task, allow_select_tf_ops=args.allow_select_tf_ops,
-        calibration_steps=args.calibration_steps)
+        calibration_steps=args.calibration_steps, overwrite=args.overwrite)
     print(summary(reports))
     return 0
 

@@ -83,3 +83,19 @@ def test_export_flags_and_paths_are_checked_first(tmp_path, capsys):
         capsys.readouterr().err)
     assert cli.main(["export", path, "--out", os.path.join(path, "sub")]) == 2
     assert f"but {path!r} is a file" in _error_line(capsys)
+
+
+def test_export_twice_needs_overwrite(tmp_path, capsys):
+    path = _saved_model_file(tmp_path)
+    out = tmp_path / "out"
+    assert cli.main(["export", path, "--out", str(out)]) == 0
+    before = os.path.getmtime(out / "tflite" / "tiny_float32.tflite")
+    capsys.readouterr()
+    assert cli.main(["export", path, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("mtl-keras export: error:") and "overwrite" in err
+    assert len(err.splitlines()) == 1
+    assert os.listdir(out / "serving" / "tiny") == ["1"]  # nothing published
+    assert cli.main(["export", path, "--out", str(out), "--overwrite"]) == 0
+    assert sorted(os.listdir(out / "serving" / "tiny")) == ["1", "2"]
+    assert os.path.getmtime(out / "tflite" / "tiny_float32.tflite") >= before
