@@ -58,14 +58,15 @@ def grad(task, w, sample_weight=None):      # dL/dw
     return np.sum(m * 2 * residual(task, w) * a * X[:, 0]) / np.sum(m)
 
 
-@pytest.mark.parametrize("sample_weight", [None, SAMPLE_WEIGHT])
-def test_lookahead_affinity_by_hand(sample_weight):
+def test_lookahead_affinity_by_hand():
     lr = 0.1
-    z = lookahead_affinity(linear_model(), X, Y, sample_weight, learning_rate=lr)
-    expected = np.array([[1 - loss(j, W - lr * grad(i, W, sample_weight), sample_weight)
-                          / loss(j, W, sample_weight) for j in HEADS] for i in HEADS])
-    np.testing.assert_allclose(z.values.numpy(), expected, rtol=1e-5, atol=1e-7)
-    np.testing.assert_array_equal(z.measured.numpy(), np.ones((3, 3)))
+    model = linear_model()
+    for sample_weight in (None, SAMPLE_WEIGHT):
+        z = lookahead_affinity(model, X, Y, sample_weight, learning_rate=lr)
+        expected = np.array([[1 - loss(j, W - lr * grad(i, W, sample_weight), sample_weight)
+                              / loss(j, W, sample_weight) for j in HEADS] for i in HEADS])
+        np.testing.assert_allclose(z.values.numpy(), expected, rtol=1e-5, atol=1e-7)
+        np.testing.assert_array_equal(z.measured.numpy(), np.ones((3, 3)))
 
 
 def test_lookahead_affinity_compiled_matches_eager():
@@ -144,16 +145,13 @@ def test_trunk_variable_tasks_per_architecture():
     assert sorted({t for _, t in trunk_variable_tasks(soft)}) == [("a",), ("b",)]
 
 
-@pytest.mark.parametrize("coupling", [None, "l2"])
-def test_check_shared_trunk_refuses_soft_sharing(coupling):
+def test_check_shared_trunk_refuses_models_without_shared_variables():
     tasks = [mtl.Task("a", "regression"), mtl.Task("b", "binary")]
-    soft = mtl.build_soft_sharing(keras.Input((3,)), mtl.backbones.mlp([4]), tasks,
-                                  coupling=coupling)
-    with pytest.raises(ValueError, match="every trainable variable feeds a single task"):
-        check_shared_trunk(soft)
-
-
-def test_check_shared_trunk_other_bad_models():
+    for coupling in (None, "l2"):     # soft sharing couples towers, shares no variable
+        soft = mtl.build_soft_sharing(keras.Input((3,)), mtl.backbones.mlp([4]), tasks,
+                                      coupling=coupling)
+        with pytest.raises(ValueError, match="every trainable variable feeds a single task"):
+            check_shared_trunk(soft)
     single = mtl.build_hard_sharing(keras.Input((3,)), mtl.backbones.mlp([4]),
                                     [mtl.Task("a", "regression")])
     with pytest.raises(ValueError, match=r"at least two tasks. Received: tasks=\['a'\]"):

@@ -14,7 +14,13 @@ import numpy as np
 import tensorflow as tf
 
 from mtl_keras._validators import check_choice
-from mtl_keras.affinity.measures import MODES, check_mode, check_shared_trunk, gradient_cosines
+from mtl_keras.affinity.measures import (
+    MODES,
+    check_jit_compile,
+    check_mode,
+    check_shared_trunk,
+    gradient_cosines,
+)
 from mtl_keras.affinity.probe import StepProbe
 from mtl_keras.metrics import TaskMeans
 
@@ -54,6 +60,8 @@ class GradientConflict(StepProbe):
             pass through the heads); hard sharing only. `"parameters"`:
             w.r.t. the trunk's trainable variables (one vectorised jacobian),
             for every architecture that shares trunk variables.
+        jit_compile: Compile the measurement with XLA: True, False or
+            `"auto"` (default), as for `TaskAffinity`.
 
     Raises:
         ValueError: `every_n_steps < 1` or an unknown mode (at construction);
@@ -75,9 +83,11 @@ class GradientConflict(StepProbe):
     ['grad_conflict/a_vs_b', 'grad_cosine/a_vs_b']
     """
 
-    def __init__(self, every_n_steps: int = 1, mode: str = "representation"):
+    def __init__(self, every_n_steps: int = 1, mode: str = "representation",
+                 jit_compile: bool | str = "auto"):
         super().__init__(every_n_steps)
         self.mode = check_choice(mode, "mode", MODES)
+        self.jit_compile = check_jit_compile(jit_compile)
         self._cosines = None
         self._conflicts = None
         self._keys = None
@@ -96,7 +106,8 @@ class GradientConflict(StepProbe):
         self._conflicts = TaskMeans(pair_names, suffix="", name="grad_conflict")
 
     def measure(self, model, x, y, sample_weight):
-        cos = gradient_cosines(model, x, y, sample_weight, mode=self.mode)
+        cos = gradient_cosines(model, x, y, sample_weight, mode=self.mode,
+                               jit_compile=self.jit_compile)
         index = tf.constant(self._pairs, tf.int32)
         values = tf.gather_nd(cos.values, index)
         measured = tf.gather_nd(cos.measured, index)
@@ -124,6 +135,7 @@ class GradientConflict(StepProbe):
     def get_config(self):
         config = super().get_config()
         config["mode"] = self.mode
+        config["jit_compile"] = self.jit_compile
         return config
 
 

@@ -39,6 +39,7 @@ import keras
 import tensorflow as tf
 
 from mtl_keras import validation
+from mtl_keras._validators import check_choice
 from mtl_keras.gradient_step import xla_helps
 from mtl_keras.step_record import task_sample_weight
 from mtl_keras.weighting.gradient_common import cosine_matrix, gram
@@ -132,16 +133,22 @@ def check_labels(model, y, sample_weight) -> None:
     validation.check_sample_weight_keys(sample_weight, model.tasks)
 
 
-def _run(compute, model, *args):
-    """Runs a measure's computation, as one XLA cluster when it helps.
+def check_jit_compile(jit_compile):
+    """Validates a measure's `jit_compile` (True, False or "auto"); returns it."""
+    return check_choice(jit_compile, "jit_compile", (True, False, "auto"))
 
-    Inside a training step on one replica, and when `xla_helps(model)` (the
-    rule of the gradient-method step: every layer supports XLA, and no
-    convolution without a GPU), the whole measure is compiled with XLA: on
-    CPU it is made of many small ops, which XLA fuses. Collectives (several
+
+def _run(compute, model, jit_compile, *args):
+    """Runs a measure's computation, as one XLA cluster when asked and possible.
+
+    Inside a training step on one replica the whole measure can be compiled
+    with XLA (`jit_compile=True`, or `"auto"` when `xla_helps(model)`): on CPU
+    it is made of many small ops, which XLA fuses (measured: one measurement
+    of `lookahead_affinity` costs about half as much). Collectives (several
     replicas) keep it un-compiled; eager calls run op by op.
     """
-    if tf.inside_function() and _replica_context() is None and xla_helps(model):
+    compile_it = jit_compile is True or (jit_compile == "auto" and xla_helps(model))
+    if compile_it and tf.inside_function() and _replica_context() is None:
         return tf.function(compute, jit_compile=True, autograph=False)(*args)
     return compute(*args)
 
@@ -181,7 +188,8 @@ def _trunk_jacobian(model, x, labels):
 
 
 # ---------------------------------------------------------------- measures
-def lookahead_affinity(model, x, y, sample_weight=None, learning_rate=None) -> PairMeasure:
+def lookahead_affinity(model, x, y, sample_weight=None, learning_rate=None,
+                       jit_compile="auto") -> PairMeasure:
     """Inter-task affinity of one batch (Fifty et al., NeurIPS 2021).
 
     For every task `i`, the trunk's trainable variables `theta` take one
@@ -191,7 +199,8 @@ def lookahead_affinity(model, x, y, sample_weight=None, learning_rate=None) -> P
         Z[i, j] = 1 - L_j(theta_i) / L_j(theta)
 
     on the same batch. The `T` per-task gradients come from one vectorised
-    jacobian and the `T` look-ahead forward passes from one vectorised map.
+    jacobian; the losses before and after the `T` look-ahead steps from one
+    vectorised forward pass of the `T + 1` trunks.
     Nothing is assigned: the model's variables and state are untouched.
 
     Args:
@@ -202,6 +211,11 @@ def lookahead_affinity(model, x, y, sample_weight=None, learning_rate=None) -> P
         sample_weight: Optional sample weights (shared, or a per-task dict).
         learning_rate: The look-ahead step size. Default: the learning rate
             the model's optimizer would use now.
+        jit_compile: Inside a `tf.function` on one replica (a training step),
+            compile the measure with XLA: True, False, or `"auto"` (default:
+            when `mtl_keras.gradient_step.xla_helps(model)`, the rule of the
+            gradient-method step). Eager calls and several replicas (whose
+            collectives XLA cannot hold) run un-compiled.
 
     Returns:
         A `PairMeasure`: `values[i, j] = Z[i, j]`, measured where tasks `i`
@@ -229,35 +243,40 @@ def lookahead_affinity(model, x, y, sample_weight=None, learning_rate=None) -> P
                 "rate is the look-ahead step. Received: learning_rate=None and no optimizer.")
         learning_rate = model.optimizer.learning_rate
     check_labels(model, y, sample_weight)
+    check_jit_compile(jit_compile)
 
     def compute(x, y, sample_weight, learning_rate):
         labels = _Labels(model, y, sample_weight)
-        values, index, non_trainable, grads, before, counts = _trunk_jacobian(model, x, labels)
+        values, index, non_trainable, grads, _, counts = _trunk_jacobian(model, x, labels)
         lr = tf.cast(learning_rate, tf.float32)
-        stepped = [tf.cast(tf.cast(values[k], tf.float32)[None] - lr * g, values[k].dtype)
-                   for k, g in zip(index, grads)]
+        # Entry 0: the trunk as it is; entry 1 + i: after the step on task i.
+        trunks = [tf.cast(tf.concat([v[None], v[None] - lr * g], axis=0), values[k].dtype)
+                  for k, g in zip(index, grads) for v in [tf.cast(values[k], tf.float32)]]
 
-        def sums_after(trunk_values):
+        def sums_with(trunk_values):
             current = list(values)
             for k, v in zip(index, trunk_values):
                 current[k] = v
             y_pred, _ = model.stateless_call(current, non_trainable, x, training=True)
             return labels.sums(y_pred)
 
-        # after[i, j]: task j's loss once the trunk took task i's step.
-        (after,) = _sum_over_replicas(tf.vectorized_map(sums_after, stepped))
-        after = tf.math.divide_no_nan(after, counts[None, :])
+        # One batched forward pass for the T + 1 trunks: the losses before and
+        # after come from the same computation, so a step that cannot reach
+        # task j's output leaves L_j exactly unchanged (Z = 0).
+        (sums,) = _sum_over_replicas(tf.vectorized_map(sums_with, trunks))
+        losses = tf.math.divide_no_nan(sums, counts[None, :])
+        before, after = losses[0], losses[1:]   # after[i, j]: L_j after the step on i
         present = tf.cast(counts > 0, tf.float32)
         measured = present[:, None] * (present * tf.cast(before > 0, tf.float32))[None, :]
         ratio = tf.math.divide_no_nan(after, before[None, :])
         return tf.where(measured > 0, 1.0 - ratio, 0.0), measured
 
-    return PairMeasure(*_run(compute, model, x, y, sample_weight,
+    return PairMeasure(*_run(compute, model, jit_compile, x, y, sample_weight,
                              tf.cast(learning_rate, tf.float32)))
 
 
-def gradient_cosines(model, x, y, sample_weight=None,
-                     mode: str = "representation") -> PairMeasure:
+def gradient_cosines(model, x, y, sample_weight=None, mode: str = "representation",
+                     jit_compile="auto") -> PairMeasure:
     """Pairwise cosine similarity of the task gradients on one batch.
 
     Args:
@@ -268,6 +287,7 @@ def gradient_cosines(model, x, y, sample_weight=None,
             pass through the heads; hard sharing only). `"parameters"`: w.r.t.
             the trunk's trainable variables (one vectorised jacobian; every
             architecture).
+        jit_compile: As for `lookahead_affinity`.
 
     Returns:
         A `PairMeasure` of cosines, measured where both tasks have labels in
@@ -290,6 +310,7 @@ def gradient_cosines(model, x, y, sample_weight=None,
     """
     check_mode(mode, model)
     check_labels(model, y, sample_weight)
+    check_jit_compile(jit_compile)
 
     def compute(x, y, sample_weight):
         labels = _Labels(model, y, sample_weight)
@@ -319,7 +340,7 @@ def gradient_cosines(model, x, y, sample_weight=None,
         measured = keep[:, None] * keep[None, :]
         return cos * measured, measured
 
-    return PairMeasure(*_run(compute, model, x, y, sample_weight))
+    return PairMeasure(*_run(compute, model, jit_compile, x, y, sample_weight))
 
 
 def check_mode(mode, model) -> str:

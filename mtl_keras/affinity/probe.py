@@ -136,6 +136,10 @@ class StepProbe(keras.callbacks.Callback, abc.ABC):
     def get_config(self):
         return {"every_n_steps": self.every_n_steps}
 
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
 
 class _Dispatcher:
     """`model.train_function` during a probed `fit`: picks the function for each step.
