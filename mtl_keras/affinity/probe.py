@@ -197,13 +197,18 @@ class _Dispatcher:
 
         def probed_step(data):
             x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-            # One measurement after the other, then the step: under a
-            # distribution strategy, collectives without a data dependency
-            # could otherwise start in a different order on each replica.
+            # With several replicas: one measurement after the other, then the
+            # step, or collectives without a data dependency could start in a
+            # different order on each replica. On one replica they may overlap
+            # (the measurement's variable reads still precede the step's
+            # writes: TensorFlow keeps the program order of ops on a resource).
+            ctx = tf.distribute.get_replica_context()
+            ordered = ctx is not None and ctx.num_replicas_in_sync > 1
             done = []
             for probe in probes:
                 with tf.control_dependencies(done):
-                    done = tf.nest.flatten(probe.measure(model, x, y, sample_weight))
+                    out = tf.nest.flatten(probe.measure(model, x, y, sample_weight))
+                done = out if ordered else []
             with tf.control_dependencies(done):
                 return plain_step(data)
 
