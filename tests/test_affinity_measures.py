@@ -85,6 +85,8 @@ def test_lookahead_affinity_default_step_is_the_optimizers_learning_rate():
                                rtol=1e-6)
     with pytest.raises(ValueError, match="Expected a learning_rate"):
         lookahead_affinity(linear_model(), X, Y)
+    with pytest.raises(ValueError, match="learning_rate to be finite and > 0"):
+        lookahead_affinity(linear_model(), X, Y, learning_rate=-0.1)
 
 
 def test_a_task_without_labels_is_not_measured():

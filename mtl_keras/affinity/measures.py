@@ -39,7 +39,7 @@ import keras
 import tensorflow as tf
 
 from mtl_keras import validation
-from mtl_keras._validators import check_choice
+from mtl_keras._validators import check_choice, check_number
 from mtl_keras.gradient_step import xla_helps
 from mtl_keras.step_record import task_sample_weight
 from mtl_keras.weighting.gradient_common import cosine_matrix, gram
@@ -222,8 +222,9 @@ def lookahead_affinity(model, x, y, sample_weight=None, learning_rate=None,
         and `j` both have labels in the batch and `L_j(theta) > 0`.
 
     Raises:
-        ValueError: Labels that are not a dict of the tasks' label keys, or no
-            learning rate (none given and the model is not compiled).
+        ValueError: Labels that are not a dict of the tasks' label keys, a
+            learning rate that is not > 0, or none (not given and the model is
+            not compiled).
 
     Example:
 
@@ -242,6 +243,8 @@ def lookahead_affinity(model, x, y, sample_weight=None, learning_rate=None,
                 "Expected a learning_rate, or a compiled model whose optimizer's learning "
                 "rate is the look-ahead step. Received: learning_rate=None and no optimizer.")
         learning_rate = model.optimizer.learning_rate
+    elif isinstance(learning_rate, (int, float)):
+        check_number(learning_rate, "learning_rate", min_value=0, min_exclusive=True)
     check_labels(model, y, sample_weight)
     check_jit_compile(jit_compile)
 
