@@ -138,12 +138,13 @@ def _cagrad_weights(k, present, c, num_steps, tol):
         # the first iteration: plain MGDA), warm-started from the last
         # support. Its weights w give D(tau) = g0 + tau g_w, or the paper's
         # point g0 + r g_w / ||g_w|| on the sphere when D(tau) lies outside.
+        tau = tf.math.divide_no_nan(1.0, sigma)
         kt = k + sigma * (b[:, None] + b[None, :]) + sigma * sigma * beta
         kt = kt / tf.reduce_max(tf.where(active, tf.linalg.diag_part(kt), 0.0))
         w, support, _, _ = wolfe_min_norm(kt, active, w, support, 250, 1e-6)
         gw = norm_of(w)
-        dist = tf.where(sigma > 0, gw / sigma, tf.where(gw > 0, inf, 0.0))
-        lam = tf.where(dist > r, tf.math.divide_no_nan(r, gw), 1.0 / sigma)
+        dist = tf.where(sigma > 0, gw * tau, tf.where(gw > 0, inf, 0.0))
+        lam = tf.where(dist > r, tf.math.divide_no_nan(r, gw), tau)
         # (B) On that support the min-norm weights are exactly a0 + a1 / tau
         # (two bordered systems in k, well conditioned), so
         # D = g0 + G^T (tau a0 + a1) and ||D - g0||^2 = P tau^2 + 2 Q tau + R:
@@ -175,7 +176,6 @@ def _cagrad_weights(k, present, c, num_steps, tol):
         best_bound = tf.minimum(best_bound, tf.reduce_min(bounds))
         certified = best_bound - best_value <= tol * tf.abs(best_bound) + floor_of(w)
         # Safeguarded next tau = 1 / sigma: the root if it lies in the bracket.
-        tau = tf.math.divide_no_nan(1.0, sigma)
         lo = tf.where(tf.logical_and(sigma > 0, dist < r), tau, lo)
         hi = tf.where(tf.logical_and(sigma > 0, dist >= r), tau, hi)
         inside = tf.logical_and(usable, tf.logical_and(root > lo, root < hi))
@@ -227,7 +227,8 @@ class CAGrad(SharedGradientWeighting):
         if rescale not in RESCALES:
             raise ValueError(f"Expected rescale in {list(RESCALES)}. Received: rescale={rescale!r}")
         if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
-            raise ValueError(f"Expected num_steps to be an int >= 1. Received: num_steps={num_steps!r}")
+            raise ValueError(
+                f"Expected num_steps to be an int >= 1. Received: num_steps={num_steps!r}")
         self.rescale = rescale
         self.num_steps = num_steps
 

@@ -154,7 +154,8 @@ def as_present(present, grads):
     if tf.executing_eagerly():
         values = present.numpy()
         if not ((values == 0) | (values == 1)).all():
-            raise ValueError(f"Expected present to hold 0 or 1. Received: present={values.tolist()}")
+            raise ValueError(
+                f"Expected present to hold 0 or 1. Received: present={values.tolist()}")
     return present
 
 

@@ -161,7 +161,8 @@ class MGDA(SharedGradientWeighting):
                 f"Received: normalization={normalization!r}"
             )
         if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
-            raise ValueError(f"Expected max_iter to be an int >= 1. Received: max_iter={max_iter!r}")
+            raise ValueError(
+                f"Expected max_iter to be an int >= 1. Received: max_iter={max_iter!r}")
         self.normalization = normalization
         self.max_iter = max_iter
 

@@ -112,5 +112,6 @@ def test_matrix_and_mask_validation():
     np.testing.assert_array_equal(as_present(None, g).numpy(), [1.0, 1.0])
     with pytest.raises(ValueError, match=r"Expected present to have shape \(2,\).*shape=\(3,\)"):
         as_present([1.0, 1.0, 0.0], g)
-    with pytest.raises(ValueError, match=r"Expected present to hold 0 or 1. Received: present=\[1.0, 2.0\]"):
+    with pytest.raises(ValueError,
+                       match=r"Expected present to hold 0 or 1. Received: present=\[1.0, 2.0\]"):
         as_present([1.0, 2.0], g)
