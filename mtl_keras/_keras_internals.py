@@ -46,15 +46,6 @@ def unscale_loss_for_distribution(value):
     return _loss_module.unscale_loss_for_distribution(value)
 
 
-def loss_tracker(model: keras.Model) -> keras.metrics.Mean:
-    """The `Mean` metric behind the `loss` log entry, created by `compile`.
-
-    Keras' own `train_step` updates it; `MultiTaskModel`'s gradient step
-    updates it the same way.
-    """
-    return model._loss_tracker
-
-
 def is_multi_worker(strategy) -> bool:
     """Whether Keras reduces logs across workers (MultiWorkerMirroredStrategy)."""
     return bool(_tf_trainer._collective_all_reduce_multi_worker(strategy))

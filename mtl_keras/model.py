@@ -158,6 +158,14 @@ class MultiTaskModel(MultiTaskTrainer, keras.Model):
                  for h in config.pop("heads")]
         return cls(trunk=trunk, tasks=tasks, heads=heads, **config)
 
+    def track_total_loss(self, total, batch_size) -> None:
+        """Adds a step's optimized loss to the `loss` log, as Keras' own `train_step` does.
+
+        `_loss_tracker` is this model's own attribute, created by `keras.Model.compile`
+        (no public accessor); the gradient step of `MultiTaskTrainer` calls this method.
+        """
+        self._loss_tracker.update_state(total, sample_weight=batch_size)
+
     def summary(self, *args, **kwargs):
         """Prints the trunk's layer summary, then the heads."""
         self.trunk.summary(*args, **kwargs)

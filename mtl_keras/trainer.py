@@ -220,9 +220,8 @@ class MultiTaskTrainer:
                 return self._multi_worker_logs(super().train_step(data))
             y_pred, losses, weights, total = self._gradient_step(x, y, sample_weight)
         self._trackers.record(losses, weights)
-        internals.loss_tracker(self).update_state(
-            internals.unscale_loss_for_distribution(total),
-            sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
+        self.track_total_loss(internals.unscale_loss_for_distribution(total),
+                              tf.shape(tf.nest.flatten(x)[0])[0])
         return self._multi_worker_logs(self.compute_metrics(x, y, y_pred, sample_weight))
 
     def test_step(self, data):
