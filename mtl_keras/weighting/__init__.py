@@ -28,6 +28,9 @@ from mtl_keras.weighting.gls import GeometricLossStrategy
 from mtl_keras.weighting.rlw import RandomLossWeighting
 from mtl_keras.weighting.static import StaticWeighting
 from mtl_keras.weighting.uncertainty import UncertaintyWeighting
+# Auxiliary-task methods (they read the tasks' `auxiliary` flags).
+from mtl_keras.weighting.gcs import GCS, gcs, gcs_weighted
+from mtl_keras.weighting.ol_aux import OLAux, ol_aux
 
 # name -> factory; each method module registers itself here.
 _REGISTRY: dict[str, Callable[[], Weighting]] = {
@@ -56,6 +59,7 @@ _REGISTRY.update({
     "aligned_mtl": AlignedMTL,
     "upgrad": UPGrad,
 })
+_REGISTRY.update({"gcs": GCS, "gcs_weighted": gcs_weighted, "ol_aux": OLAux})
 
 
 def register(name: str, factory: Callable[[], Weighting]) -> None:
@@ -107,21 +111,25 @@ __all__ = [
     "CAGrad",
     "GradDrop",
     "GradNorm",
+    "GCS",
     "GradVac",
     "IMTLG",
     "MGDA",
     "NashMTL",
+    "OLAux",
     "PCGrad",
     "UPGrad",
     "aligned_mtl",
     "cagrad",
     "graddrop",
     "gradnorm",
+    "gcs",
     "gradvac",
     "imtl_g",
     "mgda",
     "mgda_ub",
     "nash_mtl",
+    "ol_aux",
     "pcgrad",
     "upgrad",
     "DualBalancingLossScale",
