@@ -10,15 +10,21 @@ Van Gool, "Multi-Task Learning for Dense Prediction Tasks: A Survey", TPAMI
 over K task metrics `M_k` and their baselines `B_k` (usually single-task
 models), with `l_k = 1` when lower is better (loss, MAE) and 0 when higher is
 (accuracy). Δm > 0 means better than the baselines on average, in percent.
+
+Auxiliary tasks (`Task(..., auxiliary=True)`) are trained only to help the
+others: given the model's tasks, `delta_m` leaves their metrics out.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from mtl_keras._validators import check_choice
+
+if TYPE_CHECKING:  # Task imports Keras; delta_m itself does not need it.
+    from mtl_keras.tasks import Task
 
 __all__ = ["delta_m"]
 
@@ -27,7 +33,8 @@ DIRECTIONS = ("max", "min")
 
 def delta_m(values: Sequence[float] | Mapping[str, float],
             baselines: Sequence[float] | Mapping[str, float],
-            directions: str | Sequence[str] | Mapping[str, str]) -> float:
+            directions: str | Sequence[str] | Mapping[str, str],
+            tasks: Sequence[Task] | None = None) -> float:
     """Δm in percent: the mean signed relative change of `values` over `baselines`.
 
     `values`, `baselines` and `directions` are either aligned sequences (one
@@ -40,6 +47,10 @@ def delta_m(values: Sequence[float] | Mapping[str, float],
             gives a non-finite Δm (a diverged run), not an error.
         baselines: The baselines `B_k`: finite and non-zero.
         directions: `"max"` where higher is better, `"min"` where lower is.
+        tasks: Optional `Task`s of the model. Then the metrics are named
+            (mappings), each name is resolved to its task (`"<task>_<metric>"`
+            or `"<task>"`, `val_` prefix optional), and the metrics of
+            auxiliary tasks are left out: Δm is over the main tasks.
 
     Returns:
         `100 / K * sum_k s_k (M_k - B_k) / B_k`, `s_k = +1` for `"max"` and
@@ -49,7 +60,8 @@ def delta_m(values: Sequence[float] | Mapping[str, float],
         ValueError: No metric, sequences of different lengths, a key
             missing from `values` or `baselines`, a direction other than
             `"max"` / `"min"`, a value that is not a number, or a zero or
-            non-finite baseline.
+            non-finite baseline. With `tasks`: metrics given as sequences,
+            a name that matches no task, or only auxiliary tasks' metrics.
 
     Example:
 
@@ -58,8 +70,23 @@ def delta_m(values: Sequence[float] | Mapping[str, float],
     -5.0
     >>> round(delta_m({"left": 72.0, "right": 66.0}, {"left": 80.0, "right": 60.0}, "max"), 6)
     0.0
+    >>> import mtl_keras as mtl
+    >>> tasks = [mtl.Task("left", "binary"), mtl.Task("right", "binary", auxiliary=True)]
+    >>> # Only the main task "left" counts: (72 - 80) / 80 = -10 %.
+    >>> round(delta_m({"left": 72.0, "right": 66.0}, {"left": 80.0, "right": 60.0}, "max",
+    ...               tasks=tasks), 6)
+    -10.0
     """
+    named = any(isinstance(a, Mapping) for a in (values, baselines, directions))
     keys, values, baselines, directions = _aligned(values, baselines, directions)
+    if tasks is not None:
+        if not named:
+            raise ValueError(
+                "Expected values, baselines and directions keyed by metric name (e.g. "
+                "{'species_accuracy': ...}) when tasks are given, to tell which task each "
+                "metric belongs to. Received: sequences")
+        keys, values, baselines, directions = _main_only(
+            keys, values, baselines, directions, tasks)
     if not keys:
         raise ValueError("Expected at least one metric for Δm. Received: no values.")
     total = 0.0
@@ -74,6 +101,39 @@ def delta_m(values: Sequence[float] | Mapping[str, float],
         sign = 1.0 if direction == "max" else -1.0
         total += sign * (float(value) - float(base)) / float(base)
     return 100.0 * total / len(keys)
+
+
+def _task_of(key: str, tasks: Sequence[Task]) -> Task | None:
+    """The task a metric name belongs to: `<task>` or `<task>_<metric>`, `val_` optional."""
+    for name in (key[4:], key) if key.startswith("val_") else (key,):
+        # The longest task name first: "body" must not claim "body_mass_mae".
+        for task in sorted(tasks, key=lambda t: -len(t.name)):
+            if name == task.name or name.startswith(task.name + "_"):
+                return task
+    return None
+
+
+def _main_only(keys, values, baselines, directions, tasks):
+    """The aligned lists without the metrics of auxiliary tasks."""
+    from mtl_keras.tasks import Task
+
+    tasks = list(tasks)
+    if not all(isinstance(t, Task) for t in tasks):
+        raise ValueError(
+            f"Expected tasks to be `mtl_keras.Task`s. Received: tasks={tasks!r}")
+    owners = [_task_of(k, tasks) for k in keys]
+    unknown = [k for k, t in zip(keys, owners) if t is None]
+    if unknown:
+        raise ValueError(
+            f"Expected metric names starting with a task name {[t.name for t in tasks]}. "
+            f"Received: {unknown}")
+    keep = [not t.auxiliary for t in owners]
+    if keys and not any(keep):
+        raise ValueError(
+            "Expected at least one metric of a main (not auxiliary) task for Δm. "
+            f"Received: only metrics of auxiliary tasks: {keys}")
+    return tuple([x for x, k in zip(column, keep) if k]
+                 for column in (keys, values, baselines, directions))
 
 
 def _is_real(x: Any) -> bool:

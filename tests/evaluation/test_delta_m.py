@@ -62,3 +62,32 @@ def test_bad_input(args, message):
 
 def test_public_from_the_package():
     assert mtl.evaluation.delta_m is delta_m
+
+
+def _aux_tasks():
+    return [mtl.Task("body_mass", "regression"), mtl.Task("body", "binary"),
+            mtl.Task("sex", "binary", auxiliary=True)]
+
+
+def test_auxiliary_tasks_are_left_out_given_the_tasks():
+    values = {"val_body_mass_mae": 0.25, "body_accuracy": 0.9, "sex_accuracy": 0.1}
+    baselines = {"val_body_mass_mae": 0.5, "body_accuracy": 0.75, "sex_accuracy": 1.0}
+    directions = {"val_body_mass_mae": "min", "body_accuracy": "max", "sex_accuracy": "max"}
+    # body_mass (the longest matching task name, not "body"): +50 %; body: +20 %;
+    # sex is auxiliary (it would add -90 %). Mean (50 + 20) / 2 = 35.
+    assert delta_m(values, baselines, directions, tasks=_aux_tasks()) == pytest.approx(35.0)
+    assert delta_m(values, baselines, directions) == pytest.approx((50 + 20 - 90) / 3)
+    # A bare task name is its metric.
+    assert delta_m({"body": 0.9, "sex": 0.1}, {"body": 0.75, "sex": 1.0}, "max",
+                   tasks=_aux_tasks()) == pytest.approx(20.0)
+
+
+def test_auxiliary_filter_needs_named_metrics_of_known_tasks():
+    with pytest.raises(ValueError, match="keyed by metric name.*Received: sequences"):
+        delta_m([0.9], [0.75], ["max"], tasks=_aux_tasks())
+    with pytest.raises(ValueError, match=r"starting with a task name.*Received: \['wing_mae'\]"):
+        delta_m({"wing_mae": 1.0}, {"wing_mae": 2.0}, "min", tasks=_aux_tasks())
+    with pytest.raises(ValueError, match="only metrics of auxiliary tasks"):
+        delta_m({"sex_accuracy": 0.9}, {"sex_accuracy": 0.8}, "max", tasks=_aux_tasks())
+    with pytest.raises(ValueError, match="Expected tasks to be `mtl_keras.Task`s"):
+        delta_m({"sex": 0.9}, {"sex": 0.8}, "max", tasks=["sex"])
