@@ -1,4 +1,4 @@
-"""The `mtl-keras` command: `demo`, `train`, `evaluate`, `tune`, `export`.
+"""The `mtl-keras` command: `demo`, `train`, `evaluate`, `tune`, `export`, `affinity`.
 
 Each verb lives in its own module under `mtl_keras.commands`, exposing
 `add_parser(subparsers)` and `run(args) -> int`. Those modules import no
@@ -22,7 +22,7 @@ import sys
 
 __all__ = ["VERBS", "build_parser", "main", "one_line"]
 
-VERBS = ("demo", "train", "evaluate", "tune", "export")
+VERBS = ("demo", "train", "evaluate", "tune", "export", "affinity")
 _USER_ERRORS = (ValueError, TypeError, LookupError, OSError)
 _MAX_MESSAGE = 600
 _DEBUG_HELP = "Show Python tracebacks and TensorFlow's start-up log lines."

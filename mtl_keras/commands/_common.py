@@ -20,14 +20,14 @@ __all__ = ["ARCHITECTURES", "DATASETS", "RunConfig", "build_model", "load_data",
            "select_tasks", "verbosity"]
 
 DATASETS = ("penguins",)
-ARCHITECTURES = ("hard_sharing", "soft_sharing", "cross_stitch", "mmoe", "ple")
+ARCHITECTURES = ("hard_sharing", "soft_sharing", "cross_stitch", "mmoe", "ple", "grouped")
 
 # Backbone keys each architecture uses (see `RunConfig.backbone`). The gated-expert
 # builders take the expert widths and activation only.
 _MLP_KEYS = ("type", "units", "activation", "dropout", "batch_norm")
 _BACKBONE_KEYS = {"hard_sharing": _MLP_KEYS, "soft_sharing": _MLP_KEYS,
                   "cross_stitch": _MLP_KEYS, "mmoe": ("type", "units", "activation"),
-                  "ple": ("type", "units", "activation")}
+                  "ple": ("type", "units", "activation"), "grouped": _MLP_KEYS}
 
 
 @dataclasses.dataclass
@@ -43,6 +43,9 @@ class RunConfig:
             task's tower; for `cross_stitch` one stage per width (a unit after
             each); for `mmoe` and `ple` each expert (`units`, `activation` only).
         architecture: One of `ARCHITECTURES`.
+        groups: For `grouped` only: a partition of the tasks, such as
+            `[[species, sex], [body_mass]]` (one backbone per group; written
+            by `mtl-keras affinity`).
         weighting: A method name, or a dict `{task: weight}` of static weights.
         epochs, batch_size, learning_rate, seed: Training settings.
         out: Output directory (the model is saved as `<out>/model.keras`).
@@ -52,6 +55,7 @@ class RunConfig:
     tasks: list | None = None
     backbone: dict = dataclasses.field(default_factory=lambda: {"type": "mlp", "units": [64, 64]})
     architecture: str = "hard_sharing"
+    groups: list | None = None
     weighting: Any = None
     epochs: int = 60
     batch_size: int = 32
@@ -127,6 +131,7 @@ class RunConfig:
                 f"Expected architecture in {list(ARCHITECTURES)}. "
                 f"Received: architecture={self.architecture!r}")
         self._validate_backbone()
+        self._validate_groups()
         weighting = self.weighting
         if not (weighting is None or (isinstance(weighting, str) and weighting)
                 or (isinstance(weighting, dict) and weighting
@@ -175,6 +180,26 @@ class RunConfig:
             raise ValueError(
                 "Expected backbone.batch_norm to be true or false. "
                 f"Received: batch_norm={backbone['batch_norm']!r}")
+
+
+    def _validate_groups(self) -> None:
+        groups, architecture = self.groups, self.architecture
+        if architecture != "grouped":
+            if groups is not None:
+                raise ValueError(
+                    "Expected groups only with architecture grouped. Received: groups="
+                    f"{groups!r} with architecture={architecture!r}")
+            return
+        if (not isinstance(groups, list) or not groups
+                or not all(isinstance(g, list) and g and all(isinstance(t, str) and t for t in g)
+                           for g in groups)):
+            raise ValueError(
+                "Expected groups (architecture grouped) to be a list of non-empty lists of task "
+                f"names, such as [[species, sex], [body_mass]]. Received: groups={groups!r}")
+        if self.tasks is not None:
+            from mtl_keras.affinity.grouping import check_partition
+
+            check_partition(groups, self.tasks)
 
 
 def _parse_json(text: str, path: str):
@@ -246,6 +271,9 @@ def build_model(config: RunConfig, data, tasks):
     if architecture == "mmoe":
         return mtl.build_mmoe(inputs, tasks, expert_units=units, expert_activation=activation,
                               preprocessing=preprocessing)
+    if architecture == "grouped":
+        return mtl.build_grouped(inputs, mtl.backbones.mlp(units, **options), tasks,
+                                 config.groups, preprocessing=preprocessing)
     if architecture == "ple":
         return mtl.build_ple(inputs, tasks, expert_units=units, expert_activation=activation,
                              preprocessing=preprocessing)
