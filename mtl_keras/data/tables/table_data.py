@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import keras
 import tensorflow as tf
@@ -84,7 +84,8 @@ class TableData:
 
     # ------------------------------------------------------------------- data
     def dataset(self, split: str = "train", batch_size: int = 32, shuffle: bool | None = None,
-                seed: int = 0, shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER) -> tf.data.Dataset:
+                seed: int = 0, shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER,
+                tasks: Sequence[str] | None = None) -> tf.data.Dataset:
         """Streams a split as `(features, {task: label})` batches.
 
         Rows are read, parsed and converted by `tf.data` in parallel and
@@ -97,16 +98,32 @@ class TableData:
             shuffle: Shuffle (seeded, new order each epoch); default: train only.
             seed: Seed of the shuffles.
             shuffle_buffer: Rows in the shuffle buffer.
+            tasks: Only these tasks' labels (default: every task), for a model
+                of some of the tasks.
         """
         if split not in self.spec.splits:
             raise ValueError(f"Expected a split among {self.spec.splits}. Received: split={split!r}")
+        targets = self._targets(tasks)
         shuffle = split == "train" if shuffle is None else shuffle
         read = next(r for r in self.spec.reads() if split in r.splits)
-        return self._pipeline(read.source, batch_size, labels=True,
+        return self._pipeline(read.source, batch_size, labels=targets,
                               shuffle_buffer=shuffle_buffer if shuffle else 0, seed=seed,
                               split=None if isinstance(read.split, str) else (read.split, split))
 
-    def read(self, source: Any, batch_size: int = 256, labels: bool = False) -> tf.data.Dataset:
+    def _targets(self, tasks):
+        if tasks is None:
+            return list(self.spec.targets)
+        by_task = {t.task: t for t in self.spec.targets}
+        if isinstance(tasks, str) or not all(isinstance(t, str) for t in tasks):
+            raise TypeError(f"Expected tasks to be a list of task names. Received: {tasks!r}")
+        unknown = [t for t in tasks if t not in by_task]
+        if unknown or not tasks:
+            raise ValueError(f"Expected task names among {list(by_task)}. "
+                             f"Received: tasks={list(tasks)!r}")
+        return [by_task[t] for t in tasks]
+
+    def read(self, source: Any, batch_size: int = 256, labels: bool = False,
+             keep: Sequence[str] = ()) -> tf.data.Dataset:
         """Streams any source (e.g. new rows to predict) through this spec, in file order.
 
         Args:
@@ -114,23 +131,34 @@ class TableData:
             batch_size: Rows per batch.
             labels: Yield `(features, labels)` (target columns required) instead
                 of features only.
+            keep: Columns passed through as they are in the file (e.g. an id
+                for the predictions): each element then ends with a dict
+                `{column: raw 1-D tensor}` (text for a CSV, the file's type
+                for Parquet), row-aligned with the features.
+
+        Raises:
+            ValueError: A column the spec (or `keep`) names is not in the source
+                (the message lists the source's columns).
         """
         source = source_from_config(source)
+        if isinstance(keep, str) or not all(isinstance(c, str) for c in keep):
+            raise TypeError(f"Expected keep to be a list of column names. Received: {keep!r}")
         columns = {f.column: "feature" for f in self.spec.features}
         if labels:
             columns.update({t.column: f"target of task {t.task!r}" for t in self.spec.targets})
+        columns.update({c: "kept column" for c in keep if c not in columns})
         source.require(list(columns), columns)
-        return self._pipeline(source, batch_size, labels=labels, shuffle_buffer=0, seed=None,
-                              split=None)
+        return self._pipeline(source, batch_size, labels=self.targets if labels else None,
+                              shuffle_buffer=0, seed=None, split=None, keep=list(keep))
 
-    def _pipeline(self, source, batch_size, labels, shuffle_buffer, seed, split):
+    def _pipeline(self, source, batch_size, labels, shuffle_buffer, seed, split, keep=()):
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"Expected batch_size to be an int >= 1. Received: {batch_size!r}")
         na_values = self.spec.na_values
         features = sorted(self.spec.features, key=lambda f: f.input)
-        targets = self.spec.targets if labels else []
+        targets = labels or []
         label_fns = {t.task: (t.column, t.converter(na_values)) for t in targets}
-        columns = [f.column for f in features] + [t.column for t in targets]
+        columns = [f.column for f in features] + [t.column for t in targets] + list(keep)
         if split is not None:
             columns.append(split[0].key)
         ds = source.raw_dataset(list(dict.fromkeys(columns)), batch_size,
@@ -138,18 +166,20 @@ class TableData:
         if split is not None:
             hash_split, name = split
 
-            def keep(batch):
+            def in_split(batch):
                 mask = hash_split.mask(batch[hash_split.key], name, na_values)
                 return {c: tf.boolean_mask(v, mask) for c, v in batch.items()}
 
-            ds = ds.map(tf.autograph.experimental.do_not_convert(keep),
+            ds = ds.map(tf.autograph.experimental.do_not_convert(in_split),
                         num_parallel_calls=tf.data.AUTOTUNE)
 
         def convert(batch):
             x = {f.input: f.convert(batch[f.column], na_values) for f in features}
-            if not labels:
-                return x
-            return x, {task: fn(batch[column]) for task, (column, fn) in label_fns.items()}
+            element = (x,) if labels is None else (
+                x, {task: fn(batch[column]) for task, (column, fn) in label_fns.items()})
+            if keep:
+                element += ({c: batch[c] for c in keep},)
+            return element if len(element) > 1 else x
 
         ds = ds.map(tf.autograph.experimental.do_not_convert(convert),
                     num_parallel_calls=tf.data.AUTOTUNE)
