@@ -6,6 +6,9 @@ Only the standard library is needed (NumPy arrays are accepted if installed).
         --signature species \\
         --inputs '{"measurements": [[39.1, 18.7, 181.0]], "island": [[0, 0, 1]]}'
 
+    # A model trained from a data spec takes a raw table row:
+    python export/rest_client.py --model wine --row '{"alcohol": 13.2, "hue": 1.05, ...}'
+
 Two request forms (https://www.tensorflow.org/tfx/serving/api_rest):
 
 * `instances` (row format): a list with one entry per example; with named
@@ -82,6 +85,32 @@ def build_predict_body(inputs: Any, signature_name: str | None = None,
     return body
 
 
+def build_row_body(rows: list[dict], signature_name: str | None = None) -> dict:
+    """The JSON body of a predict request for raw table rows (`instances` form).
+
+    For a model trained from a data spec (`mtl-keras train` with a `data:`
+    spec): every input is one column of shape `(batch, 1)` taking the
+    column's raw value: text for a categorical column, a whole number for an
+    integer one, a number otherwise. A missing number is sent as the
+    feature's `fill_value` in `data_spec.json`; a missing or unseen category
+    as any text (it takes the out-of-vocabulary slot).
+
+    Args:
+        rows: One `{column_input_name: raw value}` dict per row.
+        signature_name: Signature to call (`serving_default` if None).
+
+    Example:
+
+    >>> build_row_body([{"size": 2.5, "color": "blue"}], "kind")
+    {'signature_name': 'kind', 'instances': [{'size': [2.5], 'color': ['blue']}]}
+    """
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+        raise ValueError(f"Expected rows as a non-empty list of dicts. Received: {rows!r}")
+    body = {} if signature_name is None else {"signature_name": signature_name}
+    body["instances"] = [{k: [_to_list(v)] for k, v in row.items()} for row in rows]
+    return body
+
+
 def parse_predict_response(response: dict, output_names: list[str] | None) -> dict:
     """`{output_name: batch}` from a REST predict response (either form).
 
@@ -131,8 +160,21 @@ def predict(base_url: str, model_name: str, inputs: Any,
     """
     if output_names is None and signature_name != DEFAULT_SIGNATURE:
         output_names = [signature_name]
-    body = json.dumps(build_predict_body(inputs, signature_name, form)).encode()
-    request = urllib.request.Request(predict_url(base_url, model_name, version), data=body,
+    body = build_predict_body(inputs, signature_name, form)
+    return _post(predict_url(base_url, model_name, version), body, output_names, timeout)
+
+
+def predict_rows(base_url: str, model_name: str, rows: list[dict],
+                 signature_name: str = DEFAULT_SIGNATURE, version: int | None = None,
+                 timeout: float = 10.0) -> dict:
+    """Calls `:predict` with raw table rows (`build_row_body`); returns `{task: batch}`."""
+    body = build_row_body(rows, signature_name)
+    return _post(predict_url(base_url, model_name, version), body,
+                 None if signature_name == DEFAULT_SIGNATURE else [signature_name], timeout)
+
+
+def _post(url, body, output_names, timeout):
+    request = urllib.request.Request(url, data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=timeout) as reply:
         result = parse_predict_response(json.loads(reply.read()), output_names)
@@ -150,10 +192,17 @@ def main(argv=None) -> int:
     p.add_argument("--signature", default=DEFAULT_SIGNATURE)
     p.add_argument("--version", type=int, default=None)
     p.add_argument("--form", choices=("instances", "inputs"), default="instances")
-    p.add_argument("--inputs", required=True, help="JSON: {input_name: batch} or a batch.")
+    given = p.add_mutually_exclusive_group(required=True)
+    given.add_argument("--inputs", help="JSON: {input_name: batch} or a batch.")
+    given.add_argument("--row", help='JSON: one raw table row, {"column": value, ...} (a '
+                                     "model trained from a data spec).")
     args = p.parse_args(argv)
-    out = predict(args.url, args.model, json.loads(args.inputs), args.signature,
-                  args.version, args.form)
+    if args.row is not None:
+        out = predict_rows(args.url, args.model, [json.loads(args.row)], args.signature,
+                           args.version)
+    else:
+        out = predict(args.url, args.model, json.loads(args.inputs), args.signature,
+                      args.version, args.form)
     json.dump({k: _to_list(v) for k, v in out.items()}, sys.stdout, indent=1)
     print()
     return 0

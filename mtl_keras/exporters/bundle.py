@@ -11,11 +11,13 @@ publishes nothing, and its message names the format.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import warnings
 from typing import Any, Sequence
 
 from mtl_keras.exporters import onnx as onnx_lib
+from mtl_keras.exporters import raw_inputs
 from mtl_keras.exporters import saved_model as saved_model_lib
 from mtl_keras.exporters import signatures as sig
 from mtl_keras.exporters import staging, verify
@@ -28,6 +30,8 @@ __all__ = [
 ]
 
 FORMATS = ("savedmodel", "tflite", "onnx")
+#: Suffix of the JSON written next to TFLite files of a model on raw columns.
+INPUTS_SUFFIX = "_inputs.json"
 _LABELS = {"savedmodel": "SavedModel", "tflite": "TFLite", "onnx": "ONNX"}
 
 
@@ -52,6 +56,12 @@ def export_all(
     `out_dir/tflite/<model_name>_<quantization>.tflite` (or, with
     `per_task=True`, `out_dir/tflite/<model_name>_<quantization>/<task>.tflite`),
     and with `"onnx"` in `formats` `out_dir/onnx/<model_name>.onnx`.
+
+    A model on raw table columns (built on `TableData.preprocessing()`, with
+    string or integer categories) gets a SavedModel that takes the raw values,
+    and TFLite files of its numeric part, which take each category's lookup
+    index: `out_dir/tflite/<model_name>_inputs.json` ships the vocabularies
+    and says how to compute the indices (see `mtl_keras.exporters.raw_inputs`).
 
     Every artifact is built and verified before any is published: if one
     fails, nothing is written (the error names the format). The SavedModel
@@ -129,6 +139,12 @@ def export_all(
         )
     staging.check_directory(out_dir)
     tflite_paths, skipped, planned = {}, [], []
+    # Raw categorical columns: TFLite gets the numeric part, and their lookups as JSON.
+    numeric = "tflite" in formats and not allow_select_tf_ops and bool(
+        raw_inputs.input_encodings(model))
+    manifest_path = os.path.join(out_dir, "tflite", f"{model_name}{INPUTS_SUFFIX}")
+    if numeric:
+        planned.append(manifest_path)
     if "tflite" in formats:
         for q in quantizations:
             suffix = "" if per_task else ".tflite"
@@ -158,6 +174,17 @@ def export_all(
         warmup_inputs = _head(labelled_sample[0], 4)
     sample_inputs = _head(labelled_sample[0], 64) if labelled_sample is not None else None
     reports, files, version = [], [], None
+    tflite_model, tflite_data, tflite_sample = model, representative_data, labelled_sample
+    if numeric:
+        tflite_model = raw_inputs.numeric_model(model)
+        if representative_data is not None:
+            tflite_data = raw_inputs.encode_dataset(model, representative_data)
+        if labelled_sample is not None:
+            tflite_sample = (raw_inputs.encode_feed(model, labelled_sample[0]),
+                             labelled_sample[1])
+        text = json.dumps(raw_inputs.inputs_manifest(model), indent=1, ensure_ascii=False)
+        files.append(staging.StagedFile(manifest_path, (text + "\n").encode("utf-8")))
+    tflite_inputs = _head(tflite_sample[0], 64) if tflite_sample is not None else None
     try:
         if "savedmodel" in formats:
             with _naming("savedmodel"):
@@ -180,13 +207,18 @@ def export_all(
                 continue
             with _naming("tflite", q):
                 built, staged = tflite_lib.build(
-                    model, tflite_paths[q], quantization=q,
-                    representative_data=representative_data, per_task=per_task,
-                    sample_inputs=sample_inputs, labelled_sample=labelled_sample,
+                    tflite_model, tflite_paths[q], quantization=q,
+                    representative_data=tflite_data, per_task=per_task,
+                    sample_inputs=tflite_inputs, labelled_sample=tflite_sample,
                     allow_select_tf_ops=allow_select_tf_ops,
                     calibration_steps=calibration_steps, overwrite=overwrite,
-                    saved_model_dir=version.path if version is not None else None,
-                    tolerance=tolerance)
+                    saved_model_dir=version.path if version is not None and not numeric
+                    else None, tolerance=tolerance)
+                if numeric:
+                    for report in built:
+                        report.note = (report.note + "; " if report.note else "") + (
+                            f"categorical inputs as lookup indices: {model_name}"
+                            f"{INPUTS_SUFFIX}")
             reports.extend(built)
             files.extend(staged)
         if "onnx" in formats:

@@ -160,13 +160,31 @@ def from_feed(model, feed: dict[str, np.ndarray]):
 
 
 def random_inputs(model, batch_size: int = 8, seed: int = 0) -> dict[str, np.ndarray]:
-    """Seeded sample inputs (`{signature_input_name: array}`) for checks and warm-up."""
+    """Seeded sample inputs (`{signature_input_name: array}`) for checks and warm-up.
+
+    Each follows its input's dtype: normal floats; for a raw categorical column
+    (a lookup, see `raw_inputs.input_encodings`) values drawn from its
+    vocabulary and one it has never seen; otherwise zeros (integers) or
+    `"0"` (strings).
+    """
+    from mtl_keras.exporters.raw_inputs import input_encodings
+
     rng = np.random.default_rng(seed)
+    encodings = input_encodings(model)
     feed = {}
     for s in tf.nest.flatten(input_signature(model)):
         shape = (batch_size,) + tuple(d if d is not None else 1 for d in s.shape[1:])
+        vocabulary = encodings.get(s.name, {}).get("vocabulary")
         if s.dtype.is_floating:
             feed[s.name] = rng.normal(size=shape).astype(s.dtype.as_numpy_dtype)
+        elif vocabulary:
+            unseen = "<unseen>" if s.dtype == tf.string else max(vocabulary) + 1
+            values = np.array(vocabulary + [unseen], dtype=object)
+            feed[s.name] = values[rng.integers(0, len(values), size=shape)]
+            if s.dtype != tf.string:
+                feed[s.name] = feed[s.name].astype(s.dtype.as_numpy_dtype)
+        elif s.dtype == tf.string:
+            feed[s.name] = np.full(shape, b"0", dtype=object)
         else:
             feed[s.name] = np.zeros(shape, s.dtype.as_numpy_dtype)
     return feed
