@@ -22,6 +22,11 @@ Metric keys name a task and one of its metrics: `"species_accuracy"`,
 task name (`"species"`) means that task's primary (first) metric (see
 `mtl_keras.tuning.metric_keys`). Keys are resolved against the tasks by
 `validate(tasks)`, which raises before any trial runs.
+
+Auxiliary tasks (`Task(..., auxiliary=True)`) are trained only to help the
+others, so they are never a target: `DeltaM` leaves their baselines out,
+`ParetoObjective` defaults to the main tasks, and an objective that names an
+auxiliary task's metric is refused.
 """
 
 from __future__ import annotations
@@ -44,6 +49,23 @@ __all__ = [
     "WeightedObjective",
     "get",
 ]
+
+def resolve_main_metric_key(key: str, tasks: Sequence[Task]) -> tuple[Task, str]:
+    """`resolve_metric_key`, refusing a metric of an auxiliary task.
+
+    Raises:
+        ValueError: As `resolve_metric_key`, and for a key naming a metric of
+            an auxiliary task.
+    """
+    task, metric = resolve_metric_key(key, tasks)
+    if task.auxiliary:
+        raise ValueError(
+            "Expected an objective over the main tasks "
+            f"{[t.name for t in tasks if not t.auxiliary]}: an auxiliary task is "
+            "trained to help them, not tuned for. Received: "
+            f"{key!r}, a metric of the auxiliary task {task.name!r}")
+    return task, metric
+
 
 class Objective:
     """Base of the tuning objectives: a scalar from per-task validation metrics.
@@ -141,7 +163,7 @@ class MetricObjective(Objective):
         self.name = key if key.startswith("val_") else f"val_{key}"
 
     def _resolve(self, tasks):
-        task, metric = resolve_metric_key(self.key, tasks)
+        task, metric = resolve_main_metric_key(self.key, tasks)
         self.name = f"val_{task.name}_{metric}"
         self.direction = self._direction or task.metric_direction(metric)
         return [(task.name, metric, self.direction)]
@@ -190,7 +212,7 @@ class WeightedObjective(Objective):
     def _resolve(self, tasks):
         terms = []
         for key in self.coefficients:
-            task, metric = resolve_metric_key(key, tasks)
+            task, metric = resolve_main_metric_key(key, tasks)
             terms.append((task.name, metric, task.metric_direction(metric)))
         return terms
 
@@ -211,8 +233,10 @@ class DeltaM(Objective):
     baselines on average.
 
     Args:
-        baselines: `{metric key: B_k}`; every task needs at least one entry
-            (a task name means its first metric). Baselines must be non-zero.
+        baselines: `{metric key: B_k}`; every main task needs at least one
+            entry (a task name means its first metric). Baselines must be
+            non-zero. Baselines of auxiliary tasks are left out (Δm is over
+            the main tasks, as `mtl_keras.evaluation.delta_m(..., tasks=...)`).
         name: Log key of Δm.
 
     Example:
@@ -245,21 +269,24 @@ class DeltaM(Objective):
         self.name = name
 
     def _resolve(self, tasks):
-        terms = []
-        for key in self.baselines:
+        terms, self._baseline_values = [], []
+        for key, value in self.baselines.items():
             task, metric = resolve_metric_key(key, tasks)
-            terms.append((task.name, metric, task.metric_direction(metric)))
+            if not task.auxiliary:
+                terms.append((task.name, metric, task.metric_direction(metric)))
+                self._baseline_values.append(value)
         covered = {t for t, _, _ in terms}
-        missing = [t.name for t in tasks if t.name not in covered]
+        main = [t.name for t in tasks if not t.auxiliary]
+        missing = [name for name in main if name not in covered]
         if missing:
             raise ValueError(
-                f"Expected a Δm baseline for every task {[t.name for t in tasks]}. "
+                f"Expected a Δm baseline for every main task {main}. "
                 f"Received baselines for {sorted(self.baselines)}; missing tasks: {missing}"
             )
         return terms
 
     def compute(self, metrics):
-        return delta_m(self._values(metrics), list(self.baselines.values()),
+        return delta_m(self._values(metrics), list(self._baseline_values),
                        [d for _, _, d in self.terms])
 
 
@@ -273,7 +300,8 @@ class ParetoObjective(Objective):
     spread trials along the front.
 
     Args:
-        metrics: Metric keys, default each task's first metric.
+        metrics: Metric keys of main tasks, default each main task's first
+            metric.
         name: Log key of the driving score.
     """
 
@@ -289,15 +317,16 @@ class ParetoObjective(Objective):
         self.name = name
 
     def _resolve(self, tasks):
-        keys = self.metrics or [t.name for t in tasks]
+        keys = self.metrics or [t.name for t in tasks if not t.auxiliary]
         terms = []
         for key in keys:
-            task, metric = resolve_metric_key(key, tasks)
+            task, metric = resolve_main_metric_key(key, tasks)
             terms.append((task.name, metric, task.metric_direction(metric)))
         if len(terms) < 2:
             raise ValueError(
-                "Expected at least two tasks or metrics for a Pareto front. "
-                f"Received: {[t.name for t in tasks]}"
+                "Expected at least two main tasks or metrics for a Pareto front. "
+                f"Received: {[t.name for t in tasks]} (auxiliary: "
+                f"{[t.name for t in tasks if t.auxiliary]})"
             )
         return terms
 

@@ -130,3 +130,41 @@ def test_callback_writes_the_objective_into_the_logs():
     logs = {"val_species_accuracy": 0.6, "val_sex_accuracy": 0.5, "val_body_mass_mae": 0.5}
     cb.on_epoch_end(0, logs)
     assert logs["val_delta_m"] == pytest.approx(100 * 0.2 / 3)
+
+
+def _tasks_with_auxiliary():
+    return [mtl.Task("species", "multiclass", num_classes=3), mtl.Task("sex", "binary"),
+            mtl.Task("body_mass", "regression", auxiliary=True)]
+
+
+def test_delta_m_leaves_auxiliary_tasks_out():
+    # body_mass is auxiliary: its baseline is not needed, and ignored when given.
+    obj = objectives.DeltaM({"species": 0.80, "body_mass_mae": 0.40, "sex_accuracy": 0.50})
+    obj.validate(_tasks_with_auxiliary())
+    assert obj.metric_keys == ["val_species_accuracy", "val_sex_accuracy"]
+    logs = {"val_species_accuracy": 0.84, "val_sex_accuracy": 0.45, "val_body_mass_mae": 0.1}
+    # species +5 %, sex -10 %: (5 - 10) / 2 (body_mass's +75 % does not count).
+    assert obj.compute(logs) == pytest.approx(-2.5)
+    objectives.DeltaM({"species": 0.8, "sex": 0.5}).validate(_tasks_with_auxiliary())
+    with pytest.raises(ValueError, match=r"every main task \['species', 'sex'\].*"
+                                         r"missing tasks: \['sex'\]"):
+        objectives.DeltaM({"species": 0.8, "body_mass": 0.4}).validate(_tasks_with_auxiliary())
+
+
+def test_objectives_naming_an_auxiliary_task_are_refused():
+    expected = (r"Expected an objective over the main tasks \['species', 'sex'\].*"
+                r"Received: '.*body_mass.*', a metric of the auxiliary task 'body_mass'")
+    for objective in (objectives.MetricObjective("val_body_mass_mae"),
+                      objectives.get("body_mass"),
+                      objectives.WeightedObjective({"species": 1.0, "body_mass_mae": 1.0}),
+                      objectives.ParetoObjective(["species", "body_mass"])):
+        with pytest.raises(ValueError, match=expected):
+            objective.validate(_tasks_with_auxiliary())
+
+
+def test_pareto_defaults_to_the_main_tasks():
+    obj = objectives.get("pareto").validate(_tasks_with_auxiliary())
+    assert obj.metric_keys == ["val_species_accuracy", "val_sex_accuracy"]
+    one_main = [mtl.Task("a", "binary"), mtl.Task("b", "binary", auxiliary=True)]
+    with pytest.raises(ValueError, match=r"at least two main tasks.*\(auxiliary: \['b'\]\)"):
+        objectives.ParetoObjective().validate(one_main)
