@@ -94,8 +94,8 @@ def export_onnx(
         model: A `mtl_keras.MultiTaskModel` (any architecture).
         path: The `.onnx` file to write.
         task: One task name for a graph of that task only (its output named
-            after the task); None (default) for every task, like
-            `serving_default`.
+            after the task, auxiliary tasks too); None (default) for every
+            main task, like `serving_default`.
         sample_inputs: Inputs for the comparison (default: 8 seeded random rows).
         labelled_sample: `(features, labels)` to report each task's metric on
             the Keras model and on the ONNX file.

@@ -113,8 +113,9 @@ def export_saved_model(
 ) -> verify.ArtifactReport:
     """Exports a `MultiTaskModel` as a new version for TF Serving.
 
-    Signatures: `serving_default` returns every task's output keyed by task
-    name; one signature per task, named after it, computes only that task's
+    Signatures: `serving_default` returns every main task's output keyed by
+    task name (auxiliary tasks only when named in `tasks`); one signature per
+    task, named after it, computes only that task's
     head (and the part of the trunk that feeds it). Signature inputs are the
     model's inputs (named after the keys of a dict of inputs).
 
@@ -130,7 +131,8 @@ def export_saved_model(
             signature, to `assets.extra/tf_serving_warmup_requests`.
         sample_inputs: Inputs used to check the SavedModel against the Keras
             model (default: 8 seeded random rows).
-        tasks: Per-task signatures to include (default: every task).
+        tasks: Per-task signatures to include (default: every main task; name
+            an auxiliary task here to export it too).
         write_models_config: Add or update this model's entry in
             `<base_dir>/models.config`.
         labelled_sample: Optional `(features, labels)`: adds each task's primary

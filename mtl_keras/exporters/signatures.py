@@ -1,10 +1,12 @@
 """Serving signatures of a `MultiTaskModel`: one for all tasks, one per task.
 
-`serving_default` returns every task's output keyed by task name; the
+`serving_default` returns every main task's output keyed by task name; the
 signature named after a task computes only what that task needs (the part of
 the trunk that feeds its representation, and its head), through
 `MultiTaskModel.task_model`. Inputs keep the model's structure: a dict of
-named inputs becomes named signature inputs.
+named inputs becomes named signature inputs. Auxiliary tasks
+(`Task(..., auxiliary=True)`, trained only to help the others) are exported
+only when named in `tasks` (see `task_signatures`).
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ __all__ = [
     "as_feed",
     "check_model",
     "concrete_functions",
+    "default_outputs",
     "from_feed",
     "input_names",
     "input_signature",
     "keras_outputs",
     "random_inputs",
     "serving_functions",
+    "task_signatures",
 ]
 
 DEFAULT_SIGNATURE = "serving_default"
@@ -72,26 +76,47 @@ def input_names(model) -> list[str]:
     return [s.name for s in tf.nest.flatten(input_signature(model))]
 
 
-def serving_functions(model, tasks: list[str] | None = None) -> dict[str, Callable]:
-    """Python functions to trace as signatures: `{signature_name: fn(inputs)}`.
+def task_signatures(model, tasks: list[str] | None = None) -> list[str]:
+    """The per-task signatures to export: `tasks`, or by default every main task.
 
-    Args:
-        model: A `MultiTaskModel`.
-        tasks: Task signatures to include (default: every task). The
-            all-tasks `serving_default` is always first.
-
-    Returns:
-        Dict of functions, each returning a dict `{task_name: output}`.
+    Raises:
+        ValueError: For a name that is not one of the model's tasks.
     """
-    names = model.task_names if tasks is None else list(tasks)
+    if tasks is None:
+        return [t.name for t in model.tasks if not t.auxiliary]
+    names = list(tasks)
     unknown = [n for n in names if n not in model.task_names]
     if unknown:
         raise ValueError(
             f"Expected task names among {model.task_names}. Received: {unknown}"
         )
+    return names
+
+
+def default_outputs(model, names) -> list[str]:
+    """Tasks `serving_default` returns: the main tasks and the tasks among `names`."""
+    asked = set(names)
+    return [t.name for t in model.tasks if not t.auxiliary or t.name in asked]
+
+
+def serving_functions(model, tasks: list[str] | None = None) -> dict[str, Callable]:
+    """Python functions to trace as signatures: `{signature_name: fn(inputs)}`.
+
+    Args:
+        model: A `MultiTaskModel`.
+        tasks: Task signatures to include (default: every main task). The
+            all-tasks `serving_default` is always first; it returns the main
+            tasks and the auxiliary tasks named here.
+
+    Returns:
+        Dict of functions, each returning a dict `{task_name: output}`.
+    """
+    names = task_signatures(model, tasks)
+    outputs = default_outputs(model, names)
 
     def full(inputs):
-        return dict(model(inputs, training=False))
+        predictions = model(inputs, training=False)
+        return {name: predictions[name] for name in outputs}
 
     fns = {DEFAULT_SIGNATURE: full}
     for name in names:

@@ -208,8 +208,7 @@ def targets(model, path: str, per_task: bool = False, tasks: list[str] | None = 
             directory is a file.
     """
     path = os.path.abspath(os.fspath(path))
-    names = model.task_names if tasks is None else list(tasks)
-    sig.serving_functions(model, names)  # validates task names
+    names = sig.task_signatures(model, tasks)  # validates task names
     if per_task:
         if os.path.exists(path) and not os.path.isdir(path):
             raise FileExistsError(
@@ -261,7 +260,8 @@ def export_tflite(
             (or `(inputs, labels)`), batched or not; the first
             `calibration_steps` samples are used.
         per_task: One file per task instead of one file for all tasks.
-        tasks: Task signatures to include (default: all); `[]` keeps only
+        tasks: Task signatures to include (default: every main task; an
+            auxiliary task named here is exported too); `[]` keeps only
             `serving_default` (a smaller int8 file, see BENCHMARKS.md).
         sample_inputs: Inputs for the comparison (default: 8 seeded random rows).
         labelled_sample: `(features, labels)` to report each task's metric
@@ -342,7 +342,7 @@ def build(model, path, quantization="float32", representative_data=None, per_tas
     check_calibration_steps(calibration_steps)
     verify.resolve_tolerance(model, tolerance)
     found = targets(model, path, per_task, tasks, overwrite)
-    names = model.task_names if tasks is None else list(tasks)
+    names = sig.task_signatures(model, tasks)
     feeds = check_representative(model, representative_data) if quantization == "int8" \
         else None
     feed = sig.as_feed(model, sample_inputs) if sample_inputs is not None else \

@@ -275,7 +275,8 @@ def check_artifact(
         labelled_feed = sig.as_feed(model, labelled_sample[0])
         labelled_ref = sig.keras_outputs(model, labelled_feed)
     for name in signature_names:
-        expected_keys = model.task_names if name == sig.DEFAULT_SIGNATURE else [name]
+        expected_keys = (sig.default_outputs(model, signature_names)
+                         if name == sig.DEFAULT_SIGNATURE else [name])
         out = run(name, feed)
         if sorted(out) != sorted(expected_keys):
             raise VerificationError(
