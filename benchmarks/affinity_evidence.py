@@ -185,6 +185,10 @@ def run(name, args):
                          "it, or move it away to start again.")
     settings = {k: getattr(args, k) for k in ("units", "epochs", "batch_size", "learning_rate",
                                               "affinity_epochs", "every")}
+    other = {json.dumps(r["settings"]) for r in done.values()} - {json.dumps(settings)}
+    if other:
+        raise SystemExit(f"error: {log} holds fits with other settings {sorted(other)}; "
+                         f"these are {settings}: one log per setting (--results).")
     with open(log, "a", encoding="utf-8") as f:
         for seed in range(args.seeds):
             table = TABLES[name](seed)
