@@ -42,14 +42,14 @@ def fmt(values, digits=2):
     return f"{m:+.{digits}f} ± {h:.{digits}f}" if math.isfinite(h) else f"{m:+.{digits}f}"
 
 
-def paired(a, b):
+def paired(a, b, digits=2):
     """`mean diff [95 % CI], t-test p, Wilcoxon p` of a - b over seeds."""
     d = np.asarray(a) - np.asarray(b)
     m, h = mean_ci(d)
+    text = f"{m:+.{digits}f} [{m - h:+.{digits}f}, {m + h:+.{digits}f}]"
     if np.allclose(d, 0):
-        return f"{m:+.2f} [{m - h:+.2f}, {m + h:+.2f}]", 1.0, 1.0
-    return (f"{m:+.2f} [{m - h:+.2f}, {m + h:+.2f}]", float(stats.ttest_rel(a, b).pvalue),
-            float(stats.wilcoxon(a, b).pvalue))
+        return text, 1.0, 1.0
+    return text, float(stats.ttest_rel(a, b).pvalue), float(stats.wilcoxon(a, b).pvalue)
 
 
 def analyse(table, done):
@@ -132,6 +132,13 @@ def report(table, done):
               + "; ".join(f"{_label(k, a)} ({c})" for k, c in sorted(recs.items(),
                                                                    key=lambda kv: -kv[1])) + ".",
               ""]
+    related = [r["related"] for r in rows]
+    arows = [[f"related pairs − from `{table.noise}` onto related",
+              *paired(related, [r["from_noise"] for r in rows], 5)],
+             [f"related pairs − from related onto `{table.noise}`",
+              *paired(related, [r["to_noise"] for r in rows], 5)]]
+    lines += [format_table(["mean affinity, paired over seeds", "mean [95 % CI]", "t-test p",
+                            "Wilcoxon p"], arows, markdown=True), ""]
     configs = [("single", lambda r: a["single"]), ("together", lambda r: a["together"]),
                ("without", lambda r: a["without"]), ("recommended", lambda r: r["recommended"]),
                ("exhaustive, picked on validation", lambda r: r["picked"]),
