@@ -24,9 +24,9 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from mtl_keras._validators import check_int, check_number
 from mtl_keras.weighting import SharedGradientWeighting
 from mtl_keras.weighting.gcs import auxiliary_flags, auxiliary_mask
-from mtl_keras.weighting.gradient_common import validate_number
 from mtl_keras.weighting.numerics import finish, prepare, scale_pow2
 
 __all__ = ["OLAux", "ol_aux"]
@@ -123,15 +123,10 @@ class OLAux(SharedGradientWeighting):
                  learning_rate: float = 0.1, initial_weight: float = 1.0,
                  nonnegative: bool = True, **kwargs):
         super().__init__(mode=mode, **kwargs)
-        if isinstance(update_every, bool) or not isinstance(update_every, int) \
-                or update_every < 1:
-            raise ValueError(
-                "Expected update_every to be an int >= 1. "
-                f"Received: update_every={update_every!r}")
-        self.update_every = update_every
-        self.learning_rate = validate_number(learning_rate, "learning_rate", 0.0, None,
-                                             low_inclusive=False)
-        self.initial_weight = validate_number(initial_weight, "initial_weight", 0.0, None)
+        self.update_every = check_int(update_every, "update_every", min_value=1)
+        self.learning_rate = check_number(learning_rate, "learning_rate", min_value=0,
+                                          min_exclusive=True)
+        self.initial_weight = check_number(initial_weight, "initial_weight", min_value=0)
         if not isinstance(nonnegative, bool):
             raise TypeError(
                 f"Expected nonnegative to be True or False. Received: nonnegative={nonnegative!r}")

@@ -104,9 +104,9 @@ def test_arguments_config_and_registry():
     assert type(mtl.weighting.get("ol_aux")) is OLAux
     with pytest.raises(ValueError, match="Expected update_every to be an int >= 1"):
         OLAux(update_every=0)
-    with pytest.raises(ValueError, match="Expected learning_rate in"):
+    with pytest.raises(ValueError, match="Expected learning_rate to be finite and > 0"):
         OLAux(learning_rate=0.0)
-    with pytest.raises(ValueError, match="Expected initial_weight in"):
+    with pytest.raises(ValueError, match="Expected initial_weight to be finite and >= 0"):
         OLAux(initial_weight=-1.0)
     with pytest.raises(TypeError, match="Expected nonnegative to be True or False"):
         OLAux(nonnegative=1)
