@@ -37,9 +37,10 @@ def mean_ci(values):
     return float(v.mean()), float(stats.t.ppf(0.975, len(v) - 1) * v.std(ddof=1) / len(v) ** .5)
 
 
-def fmt(values, digits=2):
+def fmt(values, digits=2, sign="+"):
     m, h = mean_ci(values)
-    return f"{m:+.{digits}f} ± {h:.{digits}f}" if math.isfinite(h) else f"{m:+.{digits}f}"
+    text = f"{m:{sign}.{digits}f}"
+    return f"{text} ± {h:.{digits}f}" if math.isfinite(h) else text
 
 
 def paired(a, b, digits=2):
@@ -149,7 +150,7 @@ def report(table, done):
         chosen = [pick(r) for r in rows]
         label = _label(chosen[0], a) if label in ("single", "together", "without") else label
         dms[label] = [r["test"][k] for r, k in zip(rows, chosen)]
-        row = [label] + [fmt([r["metrics"][k][t] for r, k in zip(rows, chosen)], 3)
+        row = [label] + [fmt([r["metrics"][k][t] for r, k in zip(rows, chosen)], 3, "")
                          for t in metric] + [fmt(dms[label])]
         out.append(row)
     lines += ["**(b), (c) Related tasks** (Δm over single-task learning, %; higher is better):",

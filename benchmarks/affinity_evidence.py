@@ -51,7 +51,6 @@ import dataclasses
 import importlib.resources
 import json
 import os
-import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -254,9 +253,12 @@ def main(argv=None):
         sections.append(text + (f"\n![{name}: affinity and every partition]"
                                 f"(benchmarks/results/{os.path.basename(png)})\n" if png else ""))
     if args.write:
-        command = "python benchmarks/affinity_evidence.py " + " ".join(sys.argv[1:])
-        body = "\n".join([HEADING, "", f"`{command}` ({_common.environment()}). See the script's "
-                          "docstring for the design.", ""] + sections)
+        tables = " ".join(args.tables)
+        body = "\n".join([
+            HEADING, "", f"`python benchmarks/affinity_evidence.py --tables {tables} --seeds N "
+            f"--resume`, then `--report-only --write BENCHMARKS.md` ({_common.environment()}). "
+            "The design is in the script's docstring; every fit is in "
+            "`benchmarks/results/affinity_evidence_<table>.jsonl`.", ""] + sections)
         _common.write_section(args.write, HEADING, body)
 
 
