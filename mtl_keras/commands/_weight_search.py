@@ -80,7 +80,11 @@ class WeightSearch:
         self.seed = check_int(seed, "seed", min_value=0)
         self.verbose = verbose
         self.build_fn = penguins_build_fn(data, units=units, learning_rate=learning_rate)
-        self.train = data.dataset("train", check_int(batch_size, "batch_size", min_value=1))
+        batch_size = check_int(batch_size, "batch_size", min_value=1)
+        # A fresh dataset per training: a reshuffling dataset iterated again gives a new
+        # order, so reusing one would make a retraining from the same seed another run.
+        self._train = lambda: data.dataset("train", batch_size)
+        self.train = self._train()
         self.val = data.dataset("validation", 64)
         self.test = data.dataset("test", 64)
         #: `{task: "<task>_<primary metric>"}`, the compared metric of each task.
@@ -96,13 +100,49 @@ class WeightSearch:
         """
         return LossWeightHyperModel(self.build_fn, self.tasks, seed=self.seed, **kwargs)
 
-    def train_eval(self, weights) -> tuple[dict, dict]:
-        """Trains from `seed` with `weights`; returns the validation and test logs."""
-        keras.utils.set_random_seed(self.seed)
+    def train_eval(self, weights, seed: int | None = None) -> tuple[dict, dict]:
+        """Trains from `seed` (default: the search's) with `weights`; returns the
+        validation and test logs."""
+        keras.utils.set_random_seed(self.seed if seed is None else seed)
         model = self.build_fn(None, weights)
-        model.fit(self.train, validation_data=self.val, epochs=self.epochs, verbose=self.verbose)
+        model.fit(self._train(), validation_data=self.val, epochs=self.epochs,
+                  verbose=self.verbose)
         return (model.evaluate(self.val, return_dict=True, verbose=0),
                 model.evaluate(self.test, return_dict=True, verbose=0))
+
+    def check_noise(self, weights, objective, executions: int = 3,
+                    progress: Callable[[str], Any] | None = None):
+        """Do `weights` beat equal weights beyond seed-to-seed noise?
+
+        Trains `weights` and equal weights once per execution seed (`seed + 1`
+        ... `seed + executions`: seeds the search did not use, so the best
+        trial is not re-tested where it was selected), computes `objective`
+        on each run's validation logs, and tests the paired gains
+        (`mtl_keras.tuning.noise.check_against_reference`).
+
+        Args:
+            weights: The tuned `{task: weight}`.
+            objective: The search's validated `Objective` (`tuner.objective`).
+            executions: Paired executions, at least 2.
+            progress: Optional, called with a line per execution.
+
+        Returns:
+            A `NoiseCheck`: `beats` is the verdict.
+        """
+        from mtl_keras.tuning.noise import check_against_reference
+
+        check_int(executions, "executions", min_value=2)
+        scores = {"tuned": [], "equal": []}
+        for i in range(executions):
+            seed = self.seed + 1 + i
+            for label, w in (("tuned", weights), ("equal", self.equal_weights)):
+                logs, _ = self.train_eval(w, seed=seed)
+                scores[label].append(
+                    objective.compute({f"val_{k}": float(v) for k, v in logs.items()}))
+            if progress is not None:
+                progress(f"execution {i + 1}/{executions} (seed {seed}): {objective.name} "
+                         f"tuned {scores['tuned'][-1]:.4f}, equal {scores['equal'][-1]:.4f}")
+        return check_against_reference(scores["tuned"], scores["equal"], objective.direction)
 
     def baselines(self, logs) -> dict[str, float]:
         """`{key: value}` of each task's compared metric in `logs` (Δm baselines)."""
@@ -128,11 +168,14 @@ def demo_search(data=None, epochs: int = 8, max_trials: int = 5,
                 directory: str = "mtl_keras_runs/tune", tuner: Any = "random_search",
                 seed: int = 0, units: Sequence[int] = (16,), batch_size: int = 32,
                 overwrite: bool = True, verbose: int = 0,
-                progress: Callable[[str], Any] | None = None) -> dict:
+                progress: Callable[[str], Any] | None = None, executions: int = 3) -> dict:
     """Tunes the penguins loss weights against equal weights, and compares on test.
 
     The `WeightSearch` steps with the default search: random search of the
-    three weights, Δm over the equal-weights validation scores.
+    three weights, Δm over the equal-weights validation scores. The best
+    trial's weights are kept only if they beat equal weights beyond
+    seed-to-seed noise on `executions` fresh paired seeds
+    (`WeightSearch.check_noise`); otherwise equal weights are kept.
 
     Args:
         data: `PenguinsData` (default `load_penguins(seed)`).
@@ -147,19 +190,28 @@ def demo_search(data=None, epochs: int = 8, max_trials: int = 5,
         verbose: Keras verbosity of the fits.
         progress: Optional, called with a line per trial start and end (e.g.
             `print`); see `LossWeightTuner.search`.
+        executions: Paired executions of the noise check (>= 2), or 0 to keep
+            the best trial's weights unchecked.
 
     Returns:
-        A dict: `weights` (tuned), `equal_weights`, `tuned` and `equal` (test
-        logs), `delta_m_test` (Δm of tuned over equal on test, percent),
-        `trials`, `seconds`, `summary` (the trial table) and `tuner`.
+        A dict: `weights` (kept: the best trial's, or equal weights),
+        `best_weights` (the best trial's), `kept_equal`, `noise_check` (a
+        `NoiseCheck`, None without a check), `equal_weights`, `tuned` and
+        `equal` (test logs of the best trial's and of equal weights),
+        `delta_m_test` (Δm of tuned over equal on test, percent), `trials`,
+        `seconds`, `summary` (the trial table) and `tuner`.
 
     Raises:
-        ValueError: `epochs` or `max_trials` below 1 (before any training).
+        ValueError: `epochs` or `max_trials` below 1, or `executions` 1 or
+            negative (before any training).
     """
     import mtl_keras as mtl
 
     check_int(epochs, "epochs", min_value=1)
     check_int(max_trials, "max_trials", min_value=1)
+    if check_int(executions, "executions", min_value=0) == 1:
+        raise ValueError("Expected executions to be 0 (no noise check) or >= 2 (a paired test). "
+                         "Received: executions=1")
     t0 = time.perf_counter()
     data = mtl.data.load_penguins(seed=seed) if data is None else data
     search = WeightSearch(data, epochs=epochs, seed=seed, units=units, batch_size=batch_size,
@@ -170,10 +222,16 @@ def demo_search(data=None, epochs: int = 8, max_trials: int = 5,
                                    project_name="penguins_weights", overwrite=overwrite)
     weight_tuner.search(search.train, validation_data=search.val, epochs=epochs,
                         verbose=verbose, progress=progress)
-    weights = weight_tuner.best_weights()
-    _, tuned_test = search.train_eval(weights)
+    best = weight_tuner.best_weights()
+    check = (search.check_noise(best, weight_tuner.objective, executions, progress)
+             if executions else None)
+    kept_equal = check is not None and not check.beats
+    _, tuned_test = search.train_eval(best)
     return {
-        "weights": weights,
+        "weights": dict(search.equal_weights) if kept_equal else best,
+        "best_weights": best,
+        "kept_equal": kept_equal,
+        "noise_check": check,
         "equal_weights": search.equal_weights,
         "tuned": {k: float(v) for k, v in tuned_test.items()},
         "equal": {k: float(v) for k, v in equal_test.items()},
@@ -189,6 +247,10 @@ def demo_search(data=None, epochs: int = 8, max_trials: int = 5,
 def format_comparison(result: dict) -> str:
     """The demo's table (equal vs tuned weights and their test metrics) and its Δm line."""
     table = result["search"].comparison([("equal", result["equal_weights"], result["equal"]),
-                                         ("tuned", result["weights"], result["tuned"])])
-    return (f"{table}\nΔm of tuned over equal weights on test: {result['delta_m_test']:+.2f}% "
-            f"({result['trials']} trials, {result['seconds']:.1f}s)")
+                                         ("tuned", result["best_weights"], result["tuned"])])
+    lines = [table, f"Δm of tuned over equal weights on test: {result['delta_m_test']:+.2f}% "
+                    f"({result['trials']} trials, {result['seconds']:.1f}s)"]
+    check = result.get("noise_check")
+    if check is not None:
+        lines.append(f"On validation, fresh seeds: {check.text()}")
+    return "\n".join(lines)

@@ -10,6 +10,11 @@
    the trials and a JSON report, then retrains the best weights from the same
    seed for the same epochs and prints their test metrics next to equal
    weights.
+4. Unless `--executions 0`: trains the best weights and equal weights on
+   `--executions` fresh paired seeds and keeps the best weights only if they
+   beat equal weights beyond seed-to-seed noise on validation (paired
+   t-test, `mtl_keras.tuning.noise`); says which weights it kept, and adds
+   the check to the JSON report.
 """
 
 from __future__ import annotations
@@ -58,6 +63,10 @@ def add_parser(subparsers):
                    help="Start afresh (default: resume the project if it exists).")
     p.add_argument("--plot", default=None,
                    help="PNG path (default <directory>/<project>/trials.png).")
+    p.add_argument("--executions", type=_executions, default=3,
+                   help="Paired executions (fresh seeds) on which the best weights must beat "
+                        "equal weights beyond seed-to-seed noise to be kept (default 3; 0 "
+                        "keeps the best trial's weights unchecked).")
     p.set_defaults(run=run)
     return p
 
@@ -65,6 +74,15 @@ def add_parser(subparsers):
 def _baselines(text):
     """`equal` -> None (baselines from the equal-weights run), else name=number pairs."""
     return None if text == "equal" else _args.number_pairs(text)
+
+
+def _executions(text):
+    """0 (no noise check) or an integer >= 2 (a paired test needs two executions)."""
+    value = _args.non_negative_int(text)
+    if value == 1:
+        raise argparse.ArgumentTypeError(
+            f"expected 0 (no check) or an integer >= 2 (a paired test). Received: {text!r}")
+    return value
 
 
 def run(args) -> int:
@@ -136,6 +154,16 @@ def tune(args) -> dict:
     tuner.to_json(report)
     weights = tuner.best_weights()
     print(f"Trials plot: {plot}\nReport: {report}")
+    check = None
+    if args.executions:
+        print(f"\nBest weights vs equal weights on {args.executions} fresh seeds ({args.epochs} "
+              f"epochs each, {tuner.objective.name} on validation) ...", flush=True)
+        check = search.check_noise(weights, tuner.objective, args.executions,
+                                   progress=lambda line: print(line, flush=True))
+        print(check.text())
+        _add_noise_check(report, check)
+    kept = dict(search.equal_weights) if check is not None and not check.beats else weights
+
 
     print(f"\nRetraining the best weights ({args.epochs} epochs, seed {args.seed}) ...", flush=True)
     _, tuned_test = search.train_eval(weights)
@@ -146,5 +174,31 @@ def tune(args) -> dict:
     completed = sum(r.status == "COMPLETED" for r in tuner.results())
     print(f"Δm of tuned over equal weights on test: {delta_m:+.2f}%; {completed} trials, "
           f"search {search_seconds:.1f}s, total {time.perf_counter() - t0:.1f}s")
-    return {"weights": weights, "equal": equal_test, "tuned": tuned_test, "delta_m_test": delta_m,
-            "trials": completed, "plot": plot, "report": report, "tuner": tuner}
+    print("Kept: " + ("equal weights (the best trial did not beat them beyond the noise)"
+                      if kept is not weights else "the best trial's weights"
+                      + ("" if check is not None else " (not checked against the noise)")))
+    return {"weights": kept, "best_weights": weights, "noise_check": check, "equal": equal_test,
+            "tuned": tuned_test, "delta_m_test": delta_m, "trials": completed, "plot": plot,
+            "report": report, "tuner": tuner}
+
+
+def _add_noise_check(report, check):
+    """Adds the noise check (per-seed objectives, tests, verdict) to the JSON report."""
+    import dataclasses
+    import json
+    import math
+
+    with open(report, encoding="utf-8") as f:
+        content = json.load(f)
+
+    def finite(value):
+        if isinstance(value, dict):
+            return {k: finite(v) for k, v in value.items()}
+        return None if isinstance(value, float) and not math.isfinite(value) else value
+
+    content["noise_check"] = {
+        "best": list(check.candidate), "equal": list(check.reference),
+        "direction": check.direction, "alpha": check.alpha, "beats_equal_weights": check.beats,
+        "improvement": finite(dataclasses.asdict(check.improvement)), "text": check.text()}
+    with open(report, "w", encoding="utf-8") as f:
+        json.dump(content, f, indent=2)

@@ -3,6 +3,8 @@
 import json
 import os
 
+import pytest
+
 from mtl_keras import cli
 
 
@@ -10,7 +12,7 @@ def test_tune_prints_trials_best_weights_and_test_metrics(tmp_path, capsys):
     plot = tmp_path / "t.png"
     code = cli.main(["tune", "--trials", "1", "--epochs", "2", "--units", "8",
                      "--directory", str(tmp_path), "--plot", str(plot),
-                     "--fix", "species=1.0", "--normalize", "none"])
+                     "--fix", "species=1.0", "--normalize", "none", "--executions", "2"])
     out = capsys.readouterr().out
     assert code == 0
     assert "Δm baselines (equal weights, validation)" in out
@@ -30,6 +32,14 @@ def test_tune_prints_trials_best_weights_and_test_metrics(tmp_path, capsys):
     assert (f"\ntrial 1/1 done in " in out and f"s: val_delta_m={trial['score']:.4f}; best so far "
             f"{trial['score']:.4f} (trial {trial['trial_id']})\n" in out)
     assert out.index("trial 1/1: weights") < out.index("trial 1/1 done") < out.index("best trial")
+    # The best weights against equal weights on 2 fresh seeds; the verdict decides what is kept.
+    assert "Best weights vs equal weights on 2 fresh seeds" in out
+    assert "execution 2/2 (seed 2): val_delta_m tuned" in out
+    check = report["noise_check"]
+    assert len(check["best"]) == len(check["equal"]) == 2 and check["text"] in out
+    kept = "Kept: the best trial's weights" if check["beats_equal_weights"] else (
+        "Kept: equal weights (the best trial did not beat them beyond the noise)")
+    assert kept in out
 
 
 def test_tune_bad_input_fails_before_training(tmp_path, capsys):
@@ -69,3 +79,12 @@ def test_tune_output_paths_are_checked_before_training(tmp_path, capsys):
         assert message in captured.err, (extra, captured.err)
         assert "Equal weights: training" not in captured.out
     assert sorted(os.listdir(tmp_path)) == ["a_file"]
+
+
+def test_tune_executions_1_is_refused_while_parsing(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["tune", "--directory", str(tmp_path), "--executions", "1"])
+    assert exit_info.value.code == 2
+    assert "argument --executions: expected 0 (no check) or an integer >= 2" in (
+        capsys.readouterr().err)
+    assert not os.listdir(tmp_path)
