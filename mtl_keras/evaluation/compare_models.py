@@ -27,7 +27,7 @@ from mtl_keras._validators import check_int, check_number
 from mtl_keras.evaluation.compare_fit import fit_once, selection_key
 from mtl_keras.evaluation.compare_result import ComparisonResult
 
-__all__ = ["BASELINE", "Configuration", "compare"]
+__all__ = ["BASELINE", "Configuration", "compare", "kfold_indices"]
 
 BASELINE = "single_task"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
@@ -77,6 +77,45 @@ class Configuration:
         """What identifies this setup in the cache (not the build function itself)."""
         return {"weighting": _describe(self.weighting),
                 "description": json.loads(json.dumps(self.description or {}, default=repr))}
+
+
+def kfold_indices(num_rows: int, folds: int, fold: int, seed: int = 0) -> dict:
+    """Row indices of fold `fold` of a seeded k-fold split, for `compare(data=...)`.
+
+    The rows are permuted with `seed` and cut into `folds` parts of (nearly)
+    equal size: part `fold` is the test split, part `fold + 1` (cyclically)
+    the validation split, the others the training split. Over `fold = 0 ..
+    folds - 1` every row is tested exactly once. Build the data of one fold
+    from these indices and pass `data=lambda fold: ...` with `seeds=folds`.
+
+    Args:
+        num_rows: Number of rows, at least `folds`.
+        folds: Number of folds, at least 3 (train, validation and test differ).
+        fold: Which fold, in `[0, folds)`.
+        seed: Seed of the permutation (the same for every fold).
+
+    Returns:
+        `{"train": indices, "validation": indices, "test": indices}`, each
+        sorted.
+
+    Raises:
+        ValueError: Bad `num_rows`, `folds` or `fold`.
+
+    Example:
+
+    >>> parts = kfold_indices(10, folds=5, fold=0)
+    >>> [len(parts[k]) for k in ("train", "validation", "test")]
+    [6, 2, 2]
+    """
+    import numpy as np
+
+    folds = check_int(folds, "folds", min_value=3)
+    check_int(num_rows, "num_rows", min_value=folds)
+    check_int(fold, "fold", min_value=0, max_value=folds - 1)
+    parts = np.array_split(np.random.default_rng(seed).permutation(num_rows), folds)
+    test, validation = parts[fold], parts[(fold + 1) % folds]
+    train = np.concatenate([p for i, p in enumerate(parts) if i not in (fold, (fold + 1) % folds)])
+    return {"train": np.sort(train), "validation": np.sort(validation), "test": np.sort(test)}
 
 
 def _describe(weighting):
@@ -255,7 +294,8 @@ def compare(data: Any, configurations: Sequence[Configuration], *, seeds: int | 
             `dataset(split, batch_size)` (e.g. `mtl.data.load_penguins()` or
             a `TableData`): every seed trains on the same split. Or a callable
             `data(seed) -> data`, for a new split per seed, or fold `seed` of
-            a k-fold split (the models of one seed always share its split).
+            a k-fold split (`kfold_indices`; the models of one seed always
+            share its split).
         configurations: The multi-task `Configuration`s to compare.
         seeds: k >= 2 (seeds 0 .. k-1) or a list of distinct seeds.
         tasks: Names of the tasks to train (default: all of `data.tasks`).

@@ -145,3 +145,26 @@ def test_configuration_arguments():
     config = Configuration("u", hard, weighting={"species": 2}, description={"units": [8]})
     assert config.fingerprint() == {"weighting": {"species": 2.0},
                                     "description": {"units": [8]}}
+
+
+def test_kfold_indices_test_every_row_once():
+    folds = [compare_models.kfold_indices(11, folds=4, fold=k, seed=3) for k in range(4)]
+    tested = sorted(i for f in folds for i in f["test"])
+    assert tested == list(range(11))  # each row in exactly one test fold
+    for k, f in enumerate(folds):
+        # The validation fold is the next fold's test fold; the three parts cover the rows.
+        assert list(f["validation"]) == list(folds[(k + 1) % 4]["test"])
+        assert sorted([*f["train"], *f["validation"], *f["test"]]) == list(range(11))
+    # 11 rows in 4 parts: sizes 3, 3, 3, 2.
+    assert [len(f["test"]) for f in folds] == [3, 3, 3, 2]
+    assert list(folds[0]["test"]) == list(compare_models.kfold_indices(11, 4, 0, seed=3)["test"])
+
+
+@pytest.mark.parametrize("args, match", [
+    ((10, 2, 0), "folds to be an int >= 3"),
+    ((2, 3, 0), "num_rows to be an int >= 3"),
+    ((10, 3, 3), "fold to be an int"),
+])
+def test_kfold_indices_bad_input(args, match):
+    with pytest.raises(ValueError, match=match):
+        compare_models.kfold_indices(*args)
