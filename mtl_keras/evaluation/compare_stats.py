@@ -171,8 +171,8 @@ def _check_scores(scores, directions, baseline):
             values = list(by_task[task])
             if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in values):
                 raise ValueError(
-                    f"Expected numbers (NaN for a diverged run) as the scores of {model!r} on {task!r}. "
-                    f"Received: {values!r}")
+                    f"Expected numbers (NaN for a diverged run) as the scores of {model!r} "
+                    f"on {task!r}. Received: {values!r}")
             lengths.add(len(values))
     if len(lengths) != 1:
         raise ValueError(
