@@ -10,7 +10,9 @@ first). The figure is the median over rounds of the summed method time over
 the summed static time. Every name in
 `mtl_keras.weighting.available()` is measured; a gradient-combination method
 (`combines_gradients=True`) is measured in both its modes ("representation"
-and "parameters").
+and "parameters"). The auxiliary-task methods (`AUXILIARY_METHODS`: GCS,
+OL-AUX) need auxiliary tasks: their models mark every second task (the binary
+ones) `auxiliary=True`.
 
     python benchmarks/weighting_overhead.py [--tasks 2 4 8] [--rounds 15] [--steps 40]
         [--copies 3] [--methods dwa famo ...] [--write BENCHMARKS.md]
@@ -38,6 +40,9 @@ from mtl_keras._tables import format_table  # noqa: E402
 
 FEATURES, UNITS, BATCH = 32, (128, 128), 128
 SECTION = "## Weighting overhead"
+#: Methods that weigh auxiliary tasks against main ones (they refuse a model
+#: without auxiliary tasks).
+AUXILIARY_METHODS = ("gcs", "gcs_weighted", "ol_aux")
 
 
 def variants(names):
@@ -51,8 +56,10 @@ def variants(names):
     return out
 
 
-def make_tasks(num_tasks):
-    return [mtl.Task(f"t{i}", "regression" if i % 2 == 0 else "binary", metrics=[])
+def make_tasks(num_tasks, auxiliary=False):
+    """Alternating regression and binary tasks; with `auxiliary`, the binary ones are."""
+    return [mtl.Task(f"t{i}", "regression" if i % 2 == 0 else "binary", metrics=[],
+                     auxiliary=auxiliary and i % 2 == 1)
             for i in range(num_tasks)]
 
 
@@ -71,7 +78,7 @@ def build(num_tasks, name, mode):
     if mode is not None:
         strategy = type(strategy).from_config({**strategy.get_config(), "mode": mode})
     model = mtl.build_hard_sharing(keras.Input((FEATURES,)), mtl.backbones.mlp(list(UNITS)),
-                                   make_tasks(num_tasks))
+                                   make_tasks(num_tasks, name in AUXILIARY_METHODS))
     model.compile(optimizer=keras.optimizers.Adam(1e-3), weighting=strategy)
     model.make_train_function()
     return model
