@@ -130,7 +130,7 @@ def auxiliary_flags(strategy) -> list[bool]:
     Raises:
         ValueError: When no task is auxiliary.
     """
-    flags = [bool(getattr(t, "auxiliary", False)) for t in strategy.tasks]
+    flags = [t.auxiliary for t in strategy.tasks]
     if not any(flags):
         raise ValueError(
             f"{type(strategy).__name__} weighs auxiliary tasks against the main ones. "
