@@ -22,7 +22,7 @@ import sys
 
 __all__ = ["VERBS", "build_parser", "main", "one_line"]
 
-VERBS = ("demo", "train", "evaluate", "tune", "export", "affinity", "compare")
+VERBS = ("demo", "train", "evaluate", "tune", "export", "predict", "affinity", "compare")
 _USER_ERRORS = (ValueError, TypeError, LookupError, OSError)
 _MAX_MESSAGE = 600
 _DEBUG_HELP = "Show Python tracebacks and TensorFlow's start-up log lines."

@@ -15,11 +15,12 @@ import zipfile
 from typing import Any
 
 from mtl_keras._validators import check_int, check_number, is_int, is_number
+from mtl_keras.commands import _data
 
 __all__ = ["ARCHITECTURES", "DATASETS", "RunConfig", "build_model", "load_data", "load_model",
            "select_tasks", "verbosity"]
 
-DATASETS = ("penguins",)
+DATASETS = _data.DATASETS
 ARCHITECTURES = ("hard_sharing", "soft_sharing", "cross_stitch", "mmoe", "ple", "grouped")
 
 # Backbone keys each architecture uses (see `RunConfig.backbone`). The gated-expert
@@ -35,7 +36,9 @@ class RunConfig:
     """What `mtl-keras train` trains. Every field can come from a JSON/YAML file or a flag.
 
     Fields:
-        data: Dataset name (`"penguins"`).
+        data: Dataset name (`"penguins"`), or a data spec mapping (a user's
+            table: `mtl_keras.data.DataSpec.from_dict`; relative paths are
+            relative to the config file).
         tasks: List of task names to train (default: all of the dataset's tasks).
         backbone: `{"type": "mlp", "units": [64, 64]}`, optionally with
             `activation`, `dropout` and `batch_norm` (the MLP's arguments).
@@ -51,7 +54,7 @@ class RunConfig:
         out: Output directory (the model is saved as `<out>/model.keras`).
     """
 
-    data: str = "penguins"
+    data: Any = "penguins"
     tasks: list | None = None
     backbone: dict = dataclasses.field(default_factory=lambda: {"type": "mlp", "units": [64, 64]})
     architecture: str = "hard_sharing"
@@ -63,6 +66,10 @@ class RunConfig:
     seed: int = 0
     out: str = "mtl_keras_runs/train"
 
+    #: Directory that relative paths in a data spec are relative to (the config
+    #: file's; not a config field).
+    base_dir = None
+
     @classmethod
     def from_file(cls, path: str) -> "RunConfig":
         """Reads a JSON (`.json`) or YAML config (`yaml.safe_load`: no Python tags).
@@ -72,12 +79,18 @@ class RunConfig:
             ValueError: The file is not valid JSON/YAML, not a mapping, or has
                 bad fields (the message gives the line, or the field).
         """
+        raw = cls.read_mapping(path, "--config")
+        return cls.from_dict(raw, base_dir=os.path.dirname(os.path.abspath(path)))
+
+    @staticmethod
+    def read_mapping(path: str, flag: str) -> dict:
+        """The mapping in a JSON (`.json`) or YAML file (`flag` names it in messages)."""
         if os.path.isdir(path):
             raise IsADirectoryError(
-                f"Expected --config to be a JSON or YAML file. Received: {path!r} is a directory.")
+                f"Expected {flag} to be a JSON or YAML file. Received: {path!r} is a directory.")
         if not os.path.isfile(path):
             raise FileNotFoundError(
-                f"Expected --config to be a JSON or YAML file. Received: {path!r} does not exist.")
+                f"Expected {flag} to be a JSON or YAML file. Received: {path!r} does not exist.")
         try:
             with open(path, encoding="utf-8") as f:
                 text = f.read()
@@ -90,11 +103,16 @@ class RunConfig:
             raise ValueError(
                 f"Expected a mapping of config fields (data, tasks, epochs, ...) in {path!r}. "
                 f"Received: {received}.")
-        return cls.from_dict(raw)
+        return raw
 
     @classmethod
-    def from_dict(cls, raw: dict) -> "RunConfig":
+    def from_dict(cls, raw: dict, base_dir: str | None = None) -> "RunConfig":
         """Builds and validates a config from a dict of fields.
+
+        Args:
+            raw: The fields.
+            base_dir: Directory that relative paths in a data spec are
+                relative to (default: the current directory).
 
         Raises:
             ValueError: Unknown keys, or a field with a bad type or value.
@@ -107,6 +125,7 @@ class RunConfig:
             raise ValueError(
                 f"Unknown config keys {unknown}{hint}. Expected keys among {sorted(fields)}.")
         config = cls(**raw)
+        config.base_dir = base_dir
         config.validate()
         return config
 
@@ -116,8 +135,7 @@ class RunConfig:
         Raises:
             ValueError: Naming the field, what was expected and what was received.
         """
-        if self.data not in DATASETS:
-            raise ValueError(f"Expected data in {list(DATASETS)}. Received: data={self.data!r}")
+        _data.check_data(self.data, self.base_dir)
         if self.tasks is not None:
             if (not isinstance(self.tasks, list) or not self.tasks
                     or not all(isinstance(t, str) and t for t in self.tasks)):
@@ -181,7 +199,6 @@ class RunConfig:
                 "Expected backbone.batch_norm to be true or false. "
                 f"Received: batch_norm={backbone['batch_norm']!r}")
 
-
     def _validate_groups(self) -> None:
         groups, architecture = self.groups, self.architecture
         if architecture != "grouped":
@@ -229,13 +246,12 @@ def _parse_yaml(text: str, path: str):
             f"{problem}.") from None
 
 
-def load_data(name: str, seed: int = 0):
-    """The bundled dataset `name` (`"penguins"`), split with `seed`."""
-    if name == "penguins":
-        from mtl_keras.data import load_penguins
+def load_data(data: Any, seed: int = 0, base_dir: str | None = None):
+    """The bundled dataset (`"penguins"`, split with `seed`) or a data spec dict, loaded.
 
-        return load_penguins(seed=seed)
-    raise ValueError(f"Expected data in {list(DATASETS)}. Received: data={name!r}")
+    See `mtl_keras.commands._data.load_data`.
+    """
+    return _data.load_data(data, seed, base_dir)
 
 
 def select_tasks(data, names):
@@ -255,8 +271,10 @@ def build_model(config: RunConfig, data, tasks):
 
     options = {k: v for k, v in config.backbone.items() if k != "type"}
     units = list(options.pop("units", [64, 64]))
-    inputs, preprocessing = data.inputs(), data.preprocessing()
     architecture = config.architecture
+    if _data.is_table(data) and data.spec.crosses:
+        return _build_with_crosses(config, data, tasks, units, options)
+    inputs, preprocessing = data.inputs(), data.preprocessing()
     if architecture == "hard_sharing":
         return mtl.build_hard_sharing(inputs, mtl.backbones.mlp(units, **options), tasks,
                                       preprocessing=preprocessing)
@@ -279,6 +297,24 @@ def build_model(config: RunConfig, data, tasks):
                              preprocessing=preprocessing)
     raise ValueError(
         f"Expected architecture in {list(ARCHITECTURES)}. Received: architecture={architecture!r}")
+
+
+def _build_with_crosses(config, data, tasks, units, options):
+    """Hard sharing with the whole FeatureSpace (crosses read several inputs) in the trunk."""
+    import keras
+
+    import mtl_keras as mtl
+
+    if config.architecture != "hard_sharing":
+        raise ValueError(
+            "Expected architecture hard_sharing for a data spec with feature crosses (a cross "
+            "reads several inputs, so the whole FeatureSpace goes in front of the shared "
+            f"trunk). Received: architecture={config.architecture!r} with crosses "
+            f"{[c.columns for c in data.spec.crosses]}")
+    inputs = data.inputs()
+    encoded = data.encoder()(inputs)
+    backbone = keras.Model(inputs, mtl.backbones.mlp(units, **options)(encoded), name="backbone")
+    return mtl.build_hard_sharing(data.inputs(), backbone, tasks)
 
 
 def load_model(path: str):

@@ -28,7 +28,8 @@ from mtl_keras._validators import check_int
 from mtl_keras.evaluation import delta_m
 from mtl_keras.tuning import LossWeightHyperModel, LossWeightTuner
 
-__all__ = ["WeightSearch", "demo_search", "format_comparison", "penguins_build_fn"]
+__all__ = ["WeightSearch", "demo_search", "format_comparison", "penguins_build_fn",
+           "table_build_fn"]
 
 
 def penguins_build_fn(data, units: Sequence[int] = (16,), learning_rate: float = 0.01):
@@ -43,16 +44,31 @@ def penguins_build_fn(data, units: Sequence[int] = (16,), learning_rate: float =
         units: Widths of the shared MLP.
         learning_rate: Adam's learning rate.
     """
-    import mtl_keras as mtl
-
     train = data.train.features["measurements"]
     mean, var = train.mean(axis=0), train.var(axis=0)
 
+    def preprocessing():
+        return {"measurements": keras.layers.Normalization(
+            mean=mean, variance=var, name="measurements_normalization")}
+
+    return _hard_sharing_build_fn(data, preprocessing, units, learning_rate)
+
+
+def table_build_fn(data, units: Sequence[int] = (16,), learning_rate: float = 0.01):
+    """A `build_fn(hp, weights)` for a user's table (`mtl_keras.data.TableData`).
+
+    Hard sharing, small MLP, on the raw columns: each trial gets fresh
+    FeatureSpace layers whose state comes from the resolved spec (no `adapt`).
+    """
+    return _hard_sharing_build_fn(data, data.preprocessing, units, learning_rate)
+
+
+def _hard_sharing_build_fn(data, preprocessing, units, learning_rate):
+    import mtl_keras as mtl
+
     def build_fn(hp, weights):
-        norm = keras.layers.Normalization(mean=mean, variance=var,
-                                          name="measurements_normalization")
         model = mtl.build_hard_sharing(data.inputs(), mtl.backbones.mlp(list(units)),
-                                       data.tasks, preprocessing={"measurements": norm})
+                                       data.tasks, preprocessing=preprocessing())
         model.compile(optimizer=keras.optimizers.Adam(learning_rate), weighting=weights)
         return model
 
@@ -60,10 +76,11 @@ def penguins_build_fn(data, units: Sequence[int] = (16,), learning_rate: float =
 
 
 class WeightSearch:
-    """Equal weights, a loss-weight search and the best weights retrained, on penguins data.
+    """Equal weights, a loss-weight search and the best weights retrained.
 
     Args:
-        data: `mtl_keras.data.PenguinsData`.
+        data: `mtl_keras.data.PenguinsData`, or a user's table
+            (`mtl_keras.data.TableData` with train, validation and test splits).
         epochs: Epochs of every training (equal weights, each trial, retraining).
         seed: Seed of every initialization and of the search.
         units: Shared MLP widths.
@@ -79,11 +96,14 @@ class WeightSearch:
         self.epochs = check_int(epochs, "epochs", min_value=1)
         self.seed = check_int(seed, "seed", min_value=0)
         self.verbose = verbose
-        self.build_fn = penguins_build_fn(data, units=units, learning_rate=learning_rate)
+        table = type(data).__name__ == "TableData"
+        make = table_build_fn if table else penguins_build_fn
+        self.build_fn = make(data, units=units, learning_rate=learning_rate)
         batch_size = check_int(batch_size, "batch_size", min_value=1)
         # A fresh dataset per training: a reshuffling dataset iterated again gives a new
         # order, so reusing one would make a retraining from the same seed another run.
-        self._train = lambda: data.dataset("train", batch_size)
+        self._train = lambda: data.dataset("train", batch_size,
+                                           **({"seed": seed} if table else {}))
         self.train = self._train()
         self.val = data.dataset("validation", 64)
         self.test = data.dataset("test", 64)

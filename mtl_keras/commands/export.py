@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from mtl_keras.commands import _args, _common, _paths
+from mtl_keras.commands import _args, _common, _data, _paths
 
 __all__ = ["add_parser", "load_data", "run", "summary"]
 
@@ -32,9 +32,10 @@ def add_parser(subparsers):
     p.add_argument("--model-name", default=None,
                    help="TF Serving model name and file prefix (default: the model file's stem).")
     p.add_argument("--data", default=None,
-                   help="'penguins' (train split calibrates int8, test split gives the "
-                        "metric change) or an .npz of inputs keyed by input name, with "
-                        "optional labels keyed 'label/<task>'. Required for int8.")
+                   help="'penguins' or a data spec file (train split calibrates int8, test "
+                        "split gives the metric change), or an .npz of inputs keyed by input "
+                        "name, with optional labels keyed 'label/<task>'. Default: the "
+                        "data_spec.json next to the model, if any. Needed for int8.")
     p.add_argument("--per-task", action="store_true", help="One .tflite file per task.")
     p.add_argument("--allow-select-tf-ops", action="store_true",
                    help="Let TFLite embed TensorFlow ops it has no builtin for (Flex).")
@@ -51,8 +52,11 @@ def _split(value):
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def load_data(spec: str, model):
+def load_data(spec: str | None, model, path: str | None = None):
     """`(representative tf.data.Dataset, labelled_sample or None)` from `--data`.
+
+    `spec` is `"penguins"`, a data spec file, an `.npz` file, or None: the
+    `data_spec.json` next to the model file `path`.
 
     Raises:
         FileNotFoundError: `spec` is neither `"penguins"` nor a file.
@@ -65,6 +69,8 @@ def load_data(spec: str, model):
     from mtl_keras.exporters.signatures import from_feed, input_signature
 
     specs = {s.name: s for s in tf.nest.flatten(input_signature(model))}
+    if spec is None or (spec != "penguins" and not spec.endswith(".npz")):
+        return _table_data(spec, model, path)
     if spec == "penguins":
         from mtl_keras.data import load_penguins
 
@@ -124,27 +130,76 @@ def load_data(spec: str, model):
     return representative, ((features, labels) if labels else None)
 
 
+def _table_data(arg, model, path):
+    """Representative batches and a labelled sample from penguins or a table's spec."""
+    import numpy as np
+
+    data = _data.load_model_data(path, arg)
+    names = model.task_names
+    _common.select_tasks(data, names)
+    available = _data.splits(data)
+    provided = set(data.inputs()) if _data.is_table(data) else {"measurements", "island"}
+    wanted = {s.name for s in tf_specs(model)}
+    if provided != wanted:
+        raise ValueError(
+            f"Expected the data to provide the model's inputs {sorted(wanted)}. Received: "
+            f"{_data.data_name(data)} with the inputs {sorted(provided)}.")
+    representative = _data.dataset(data, "train", 32, names, shuffle=False)
+    split = next(s for s in ("test", "validation", "train") if s in available)
+    features, labels = {}, {}
+    for x, y in _data.dataset(data, split, 64, names, shuffle=False).take(4):
+        for k, v in x.items():
+            features.setdefault(k, []).append(v.numpy())
+        for k, v in y.items():
+            labels.setdefault(k, []).append(v.numpy())
+    sample = ({k: np.concatenate(v) for k, v in features.items()},
+              {k: np.concatenate(v) for k, v in labels.items()})
+    return representative, sample
+
+
+def tf_specs(model):
+    import tensorflow as tf
+
+    from mtl_keras.exporters.signatures import input_signature
+
+    return tf.nest.flatten(input_signature(model))
+
+
 def run(args) -> int:
     import mtl_keras as mtl
 
     _paths.check_output_dir(args.out, "--out")
     formats = _split(args.formats)
     quantizations = _split(args.quantize)
-    if "tflite" in formats and "int8" in quantizations and args.data is None:
+    spec_path = _data.model_spec_path(args.model) if args.data is None else None
+    if "tflite" in formats and "int8" in quantizations and args.data is None and not spec_path:
         raise ValueError(
             "Expected --data (representative inputs) for --quantize int8: full-integer "
             "quantization calibrates on them. Received: no --data.")
     model = _common.load_model(args.model)
     name = args.model_name or os.path.splitext(os.path.basename(args.model))[0]
+    spec_copy = os.path.join(args.out, _data.SPEC_FILENAME)
+    if spec_path is not None and os.path.exists(spec_copy) and not args.overwrite and (
+            open(spec_copy, "rb").read() != open(spec_path, "rb").read()):
+        raise FileExistsError(
+            f"Expected a new location for the data spec. Received: {spec_copy!r} exists and "
+            "differs (pass --overwrite to replace it; nothing was exported).")
     representative = labelled = None
-    if args.data is not None:
-        representative, labelled = load_data(args.data, model)
+    if args.data is not None or spec_path is not None:
+        representative, labelled = load_data(args.data, model, args.model)
     reports = mtl.exporters.export_all(
         model, args.out, model_name=name, formats=formats, quantizations=quantizations,
         representative_data=representative, labelled_sample=labelled,
         per_task=args.per_task, allow_select_tf_ops=args.allow_select_tf_ops,
         calibration_steps=args.calibration_steps, overwrite=args.overwrite)
+    if spec_path is not None:
+        from mtl_keras.exporters.staging import write_atomic
+
+        with open(spec_path, "rb") as f:
+            write_atomic(spec_copy, f.read())
     print(summary(reports))
+    if spec_path is not None:
+        print(f"  data spec  {spec_copy} (vocabularies, statistics, classes)")
     return 0
 
 

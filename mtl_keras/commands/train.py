@@ -6,7 +6,7 @@ import dataclasses
 import os
 
 from mtl_keras._tables import format_table
-from mtl_keras.commands import _args, _common, _paths
+from mtl_keras.commands import _args, _common, _data, _distribute, _paths
 
 __all__ = ["add_parser", "config_from_args", "run", "train"]
 
@@ -17,7 +17,8 @@ def add_parser(subparsers):
         description="Train a multi-task model. Flags override the config file's values.",
     )
     p.add_argument("--config", help="JSON or YAML file with RunConfig fields.")
-    p.add_argument("--data", choices=list(_common.DATASETS), help="Dataset name.")
+    p.add_argument("--data", choices=list(_common.DATASETS),
+                   help="Dataset name (a table of your own: a data spec as the config's data:).")
     p.add_argument("--tasks", type=_args.name_list,
                    help="Comma-separated task names (default: all).")
     p.add_argument("--units", type=_args.positive_int_list,
@@ -38,9 +39,10 @@ def add_parser(subparsers):
 
 def config_from_args(args) -> _common.RunConfig:
     """The config file's fields (if any), overridden by the flags that were given."""
-    raw = {}
+    raw, base_dir = {}, None
     if args.config:
-        raw = dataclasses.asdict(_common.RunConfig.from_file(args.config))
+        config = _common.RunConfig.from_file(args.config)
+        raw, base_dir = dataclasses.asdict(config), config.base_dir
     overrides = {
         "data": args.data,
         "tasks": args.tasks,
@@ -56,10 +58,11 @@ def config_from_args(args) -> _common.RunConfig:
     if args.units is not None:
         backbone = dict(raw.get("backbone") or {"type": "mlp"})
         raw["backbone"] = {**backbone, "units": args.units}
-    return _common.RunConfig.from_dict(raw)
+    return _common.RunConfig.from_dict(raw, base_dir=base_dir)
 
 
 def run(args) -> int:
+    _distribute.from_environment()  # before any TensorFlow op (collectives need it)
     config = config_from_args(args)
     train(config)
     return 0
@@ -76,26 +79,62 @@ def train(config: _common.RunConfig, verbose=None):
     import keras
 
     config.validate()
+    strategy, chief = _distribute.from_environment()
     out = os.path.join(config.out, "model.keras")
-    _paths.check_output_dir(config.out, "--out")
-    _paths.check_new_path(out, "--out", "model")
+    spec_out = os.path.join(config.out, _data.SPEC_FILENAME)
+    table = _data.is_table(config.data)
+    if chief:  # other workers of a multi-worker run write nothing
+        _paths.check_output_dir(config.out, "--out")
+        _paths.check_new_path(out, "--out", "model")
+        if table:
+            _paths.check_new_path(spec_out, "--out", "data spec")
     keras.utils.set_random_seed(config.seed)
-    data = _common.load_data(config.data, config.seed)
+    data = _common.load_data(config.data, config.seed, config.base_dir)
     tasks = _common.select_tasks(data, config.tasks)
-    model = _common.build_model(config, data, tasks)
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
-                  weighting=config.weighting)
     names = [t.name for t in tasks]
-    print(f"Training {config.architecture} on {config.data} ({', '.join(names)}): "
-          f"{config.epochs} epochs, {model.count_params()} parameters", flush=True)
-    model.fit(data.dataset("train", config.batch_size, tasks=names),
-              validation_data=data.dataset("validation", config.batch_size, tasks=names),
-              epochs=config.epochs,
-              verbose=_common.verbosity() if verbose is None else verbose)
-    metrics = model.evaluate(data.dataset("test", config.batch_size, tasks=names),
-                             return_dict=True, verbose=0)
-    os.makedirs(config.out, exist_ok=True)
-    model.save(out)
-    print(format_table(["metric", "test"], sorted(metrics.items())))
-    print(f"saved model: {out}")
+    have = _data.splits(data)
+    with strategy.scope():
+        model = _common.build_model(config, data, tasks)
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
+                      weighting=config.weighting)
+    where = f" on {strategy.num_replicas_in_sync} workers" if _distribute.is_multi_worker(
+        strategy) else ""
+    print(f"Training {config.architecture} on {_data.data_name(data if table else config.data)} "
+          f"({', '.join(names)}){where}: {config.epochs} epochs, {model.count_params()} "
+          "parameters", flush=True)
+
+    def split(name):
+        if table and _distribute.is_multi_worker(strategy):
+            # Each worker reads its own files, in global batches that tf.distribute
+            # splits over its replicas (auto-sharding is off: the files are sharded).
+            import tensorflow as tf
+
+            workers, index = _distribute.worker_shard()
+            context = tf.distribute.InputContext(num_input_pipelines=workers,
+                                                 input_pipeline_id=index)
+            return data.dataset(name, config.batch_size, seed=config.seed, tasks=names,
+                                input_context=context)
+        return _data.dataset(data, name, config.batch_size, names, seed=config.seed)
+
+    with _distribute.quiet_end_of_data():
+        model.fit(split("train"),
+                  validation_data=split("validation") if "validation" in have else None,
+                  epochs=config.epochs,
+                  verbose=_common.verbosity() if verbose is None else verbose)
+        metrics = {}
+        if "test" in have:
+            metrics = model.evaluate(split("test"), return_dict=True, verbose=0)
+    if chief:
+        os.makedirs(config.out, exist_ok=True)
+        model.save(out)
+        if table:
+            data.save_spec(spec_out)
+    if metrics:
+        print(format_table(["metric", "test"], sorted(metrics.items())))
+    else:
+        print("(no test split: no test metrics)")
+    if chief:
+        print(f"saved model: {out}")
+        if table:
+            print(f"saved data spec: {spec_out}")
     return model, metrics

@@ -23,15 +23,17 @@ import argparse
 import os
 import time
 
-from mtl_keras.commands import _args, _common, _paths
+from mtl_keras.commands import _args, _common, _data, _paths
 
 __all__ = ["add_parser", "run", "tune"]
 
 
 def add_parser(subparsers):
     p = subparsers.add_parser(
-        "tune", help="Search task loss weights with KerasTuner on the bundled penguins data.")
-    p.add_argument("--data", default="penguins", choices=list(_common.DATASETS))
+        "tune", help="Search task loss weights with KerasTuner (penguins, or your own table).")
+    p.add_argument("--data", default="penguins",
+                   help="'penguins' (default), or a JSON/YAML run config whose data: is a data "
+                        "spec (or the spec itself); it needs train, validation and test splits.")
     p.add_argument("--trials", type=_args.positive_int, default=8,
                    help="Number of trials (default 8).")
     p.add_argument("--epochs", type=_args.positive_int, default=20,
@@ -58,7 +60,8 @@ def add_parser(subparsers):
     p.add_argument("--batch-size", type=_args.positive_int, default=32)
     p.add_argument("--seed", type=_args.non_negative_int, default=0)
     p.add_argument("--directory", default="mtl_keras_runs/tune")
-    p.add_argument("--project-name", default="penguins_weights")
+    p.add_argument("--project-name", default=None,
+                   help="Default: penguins_weights, or table_weights for a data spec.")
     p.add_argument("--overwrite", action="store_true",
                    help="Start afresh (default: resume the project if it exists).")
     p.add_argument("--plot", default=None,
@@ -104,13 +107,22 @@ def tune(args) -> dict:
             objective = _args.number_pairs(objective[len("weighted:"):])
         except argparse.ArgumentTypeError as e:
             raise ValueError(f"argument --objective (weighted:...): {e}") from None
-    project = os.path.join(args.directory, args.project_name)
+    data_arg = _data.read_data_arg(args.data)
+    project_name = args.project_name or (
+        "penguins_weights" if isinstance(data_arg, str) else "table_weights")
+    project = os.path.join(args.directory, project_name)
     plot_path = args.plot or os.path.join(project, "trials.png")
     _paths.check_output_dir(args.directory, "--directory")
     _paths.check_output_dir(project, "--project-name")
     _paths.check_output_file(plot_path, "--plot")
     t0 = time.perf_counter()
-    data = _common.load_data(args.data, seed=args.seed)
+    if isinstance(data_arg, str):
+        data = _common.load_data(data_arg, seed=args.seed)
+    else:
+        data = _common.load_data(*data_arg[:1], seed=args.seed, base_dir=data_arg[1])
+        for split in ("validation", "test"):
+            _data.require_split(data, split, "tune scores trials on validation and compares "
+                                             "the weights on test")
     search = WeightSearch(data, epochs=args.epochs, seed=args.seed, units=list(args.units),
                           learning_rate=args.learning_rate, batch_size=args.batch_size)
     space = dict(min_weight=args.min_weight, max_weight=args.max_weight, sampling=args.sampling,
@@ -136,7 +148,7 @@ def tune(args) -> dict:
         "max_trials": args.trials}
     tuner = LossWeightTuner(
         search.hypermodel(objective=objective, baselines=baselines, **space), args.tuner,
-        directory=args.directory, project_name=args.project_name, overwrite=args.overwrite,
+        directory=args.directory, project_name=project_name, overwrite=args.overwrite,
         **extra)
     trials = "hyperband" if args.tuner == "hyperband" else args.trials
     print(f"Searching: {args.tuner}, objective {tuner.objective.name} "
@@ -163,7 +175,6 @@ def tune(args) -> dict:
         print(check.text())
         _add_noise_check(report, check)
     kept = dict(search.equal_weights) if check is not None and not check.beats else weights
-
 
     print(f"\nRetraining the best weights ({args.epochs} epochs, seed {args.seed}) ...", flush=True)
     _, tuned_test = search.train_eval(weights)

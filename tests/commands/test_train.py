@@ -119,7 +119,7 @@ def test_config_validation_in_python():
         RunConfig.from_dict({"epochs": 0})
     with pytest.raises(ValueError, match="Expected epochs to be an int >= 1"):
         RunConfig.from_dict({"epochs": True})
-    with pytest.raises(ValueError, match="Expected data in"):
+    with pytest.raises(ValueError, match="Expected data to be one of"):
         RunConfig.from_dict({"data": "mnist"})
     with pytest.raises(ValueError, match="Expected architecture in"):
         RunConfig.from_dict({"architecture": "mixture"})

@@ -98,6 +98,7 @@ class TableSource(abc.ABC):
         shuffle_buffer: int = 0,
         seed: int | None = None,
         with_location: bool = False,
+        shard: tuple[int, int] | None = None,
     ) -> tf.data.Dataset:
         """Batches `{column: 1-D tensor}` of the raw values of `columns`.
 
@@ -109,27 +110,45 @@ class TableSource(abc.ABC):
             seed: Seed of the shuffles.
             with_location: Add `"__part__"` (int32) and `"__row__"` (int64).
                 Parts are then read one after the other, in order.
+            shard: `(num_shards, index)`: read only this shard's rows, for one
+                worker of several. With at least `num_shards` parts, whole
+                parts (files) `index, index + num_shards, ...`; otherwise every
+                `num_shards`-th batch, from `index`.
 
         Returns:
             A `tf.data.Dataset` of dicts of 1-D tensors.
         """
         self.require(columns)
         columns = list(columns)
-        parts = tf.data.Dataset.range(self.num_parts)
+        num_parts = self.num_parts
+        parts = tf.data.Dataset.range(num_parts)
+        by_part = False
+        if shard is not None:
+            count, index = shard
+            if not (isinstance(count, int) and isinstance(index, int) and 0 <= index < count):
+                raise ValueError("Expected shard=(num_shards, index) with 0 <= index < "
+                                 f"num_shards. Received: shard={shard!r}")
+            by_part = num_parts >= count
+            if by_part:
+                parts = parts.shard(count, index)
+                num_parts = len(range(index, self.num_parts, count))
         if shuffle_buffer > 0:
-            parts = parts.shuffle(self.num_parts, seed=seed, reshuffle_each_iteration=True)
+            parts = parts.shuffle(num_parts, seed=seed, reshuffle_each_iteration=True)
 
         @tf.autograph.experimental.do_not_convert
         def read(part):
             return self._part_dataset(part, columns, batch_size, with_location)
 
-        if with_location or self.num_parts == 1:
+        if with_location or num_parts == 1:
             ds = parts.flat_map(read)
         else:
-            ds = parts.interleave(read, cycle_length=min(self.num_parts, 4),
+            ds = parts.interleave(read, cycle_length=min(num_parts, 4),
                                   num_parallel_calls=tf.data.AUTOTUNE,
                                   deterministic=shuffle_buffer == 0)
-        return self._to_batches(ds, columns, batch_size, shuffle_buffer, seed, with_location)
+        ds = self._to_batches(ds, columns, batch_size, shuffle_buffer, seed, with_location)
+        if shard is not None and not by_part:
+            ds = ds.shard(*shard)
+        return ds
 
     @abc.abstractmethod
     def _part_dataset(self, part: tf.Tensor, columns: list[str], batch_size: int,

@@ -85,7 +85,8 @@ class TableData:
     # ------------------------------------------------------------------- data
     def dataset(self, split: str = "train", batch_size: int = 32, shuffle: bool | None = None,
                 seed: int = 0, shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER,
-                tasks: Sequence[str] | None = None) -> tf.data.Dataset:
+                tasks: Sequence[str] | None = None,
+                input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
         """Streams a split as `(features, {task: label})` batches.
 
         Rows are read, parsed and converted by `tf.data` in parallel and
@@ -100,15 +101,39 @@ class TableData:
             shuffle_buffer: Rows in the shuffle buffer.
             tasks: Only these tasks' labels (default: every task), for a model
                 of some of the tasks.
+            input_context: For `strategy.distribute_datasets_from_function`
+                (e.g. `MultiWorkerMirroredStrategy`): this worker reads its
+                shard of the files (every `num_input_pipelines`-th, from
+                `input_pipeline_id`; every n-th batch when there are fewer
+                files than workers) in batches of
+                `input_context.get_per_replica_batch_size(batch_size)`;
+                `batch_size` is then the global batch.
+
+        Example (each worker runs the same script with its `TF_CONFIG`):
+
+            strategy = tf.distribute.MultiWorkerMirroredStrategy()
+            train = strategy.distribute_datasets_from_function(
+                lambda ctx: data.dataset("train", 256, input_context=ctx))
         """
         if split not in self.spec.splits:
             raise ValueError(f"Expected a split among {self.spec.splits}. Received: split={split!r}")
         targets = self._targets(tasks)
         shuffle = split == "train" if shuffle is None else shuffle
         read = next(r for r in self.spec.reads() if split in r.splits)
-        return self._pipeline(read.source, batch_size, labels=targets,
-                              shuffle_buffer=shuffle_buffer if shuffle else 0, seed=seed,
-                              split=None if isinstance(read.split, str) else (read.split, split))
+        shard = None
+        if input_context is not None:
+            batch_size = input_context.get_per_replica_batch_size(batch_size)
+            shard = (input_context.num_input_pipelines, input_context.input_pipeline_id)
+        ds = self._pipeline(read.source, batch_size, labels=targets,
+                            shuffle_buffer=shuffle_buffer if shuffle else 0, seed=seed,
+                            split=None if isinstance(read.split, str) else (read.split, split),
+                            shard=shard)
+        if shard is not None:  # sharded here: tf.distribute must not shard it again
+            options = tf.data.Options()
+            options.experimental_distribute.auto_shard_policy = \
+                tf.data.experimental.AutoShardPolicy.OFF
+            ds = ds.with_options(options)
+        return ds
 
     def _targets(self, tasks):
         if tasks is None:
@@ -151,7 +176,8 @@ class TableData:
         return self._pipeline(source, batch_size, labels=self.targets if labels else None,
                               shuffle_buffer=0, seed=None, split=None, keep=list(keep))
 
-    def _pipeline(self, source, batch_size, labels, shuffle_buffer, seed, split, keep=()):
+    def _pipeline(self, source, batch_size, labels, shuffle_buffer, seed, split, keep=(),
+                  shard=None):
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"Expected batch_size to be an int >= 1. Received: {batch_size!r}")
         na_values = self.spec.na_values
@@ -162,7 +188,7 @@ class TableData:
         if split is not None:
             columns.append(split[0].key)
         ds = source.raw_dataset(list(dict.fromkeys(columns)), batch_size,
-                                shuffle_buffer=shuffle_buffer, seed=seed)
+                                shuffle_buffer=shuffle_buffer, seed=seed, shard=shard)
         if split is not None:
             hash_split, name = split
 
