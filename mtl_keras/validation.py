@@ -8,7 +8,7 @@ Errors name what was expected and what was received, and are raised while
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import keras
 import numpy as np
@@ -184,39 +184,65 @@ def _label_rule(task: Task) -> str:
     return "finite targets, with NaN for a missing label"
 
 
-def _bad_labels(task: Task, y) -> tf.Tensor:
-    """Boolean tensor, True at each label entry that breaks `task`'s rule."""
-    y = tf.convert_to_tensor(y)
-    if y.dtype == tf.bool or y.dtype == tf.string:
-        return tf.zeros(tf.shape(y), tf.bool)
+class _Rule(NamedTuple):
+    """One value rule of a batch.
+
+    `bad()` builds a boolean tensor of the shape of `values`, True at each
+    entry that breaks the rule described by `message` (no brackets: it is
+    passed through an assertion's printout); `ok()` builds the scalar "no
+    entry breaks it" in the fewest ops (a training step computes it for every
+    batch, `bad` only when a batch fails).
+    """
+
+    values: tf.Tensor
+    message: str
+    bad: Callable[[], tf.Tensor]
+    ok: Callable[[], tf.Tensor]
+
+
+def _none_bad(bad: Callable[[], tf.Tensor]) -> Callable[[], tf.Tensor]:
+    return lambda: tf.logical_not(tf.reduce_any(bad()))
+
+
+def _label_rule_fns(task: Task, y: tf.Tensor):
+    """`(bad, ok)` for `task`'s labels `y`, or None when the dtype has no value rule."""
+    if y.dtype in (tf.bool, tf.string):
+        return None
     if task.kind == "regression":
         if not y.dtype.is_floating:
-            return tf.zeros(tf.shape(y), tf.bool)
-        return tf.math.is_inf(y)
-    labelled = y >= tf.zeros([], y.dtype)  # False for NaN and negative values
+            return None
+        bad = lambda: tf.math.is_inf(y)  # noqa: E731
+        return bad, _none_bad(bad)
+    # A negative value or NaN marks a missing label, so the rules only bound
+    # labelled values from above (`NaN > c` is False).
     if task.kind == "multiclass":
-        too_big = y >= tf.cast(task.num_classes, y.dtype)
+        limit = tf.cast(task.num_classes, y.dtype)
         if y.dtype.is_floating:
-            too_big = too_big | tf.not_equal(y, tf.floor(y))
-        return labelled & too_big
-    return labelled & (y > tf.ones([], y.dtype))
+            def bad():
+                return (y >= tf.zeros([], y.dtype)) & ((y >= limit) | tf.not_equal(y, tf.floor(y)))
+            return bad, _none_bad(bad)
+        # Whole numbers: one reduction (the max of an empty batch is the
+        # dtype's lowest value, which passes).
+        return (lambda: y >= limit), (lambda: tf.reduce_max(y) < limit)
+    one = tf.ones([], y.dtype)
+    if y.dtype.is_floating:
+        bad = lambda: y > one  # noqa: E731
+        return bad, _none_bad(bad)
+    return (lambda: y > one), (lambda: tf.reduce_max(y) <= one)
 
 
-def _value_checks(tasks, x, y, sample_weight):
-    """`(bad, values, message)` for every value rule of one batch.
-
-    `bad` is a boolean tensor of the shape of `values`, True at each entry
-    that breaks the rule described by `message` (which has no brackets: it is
-    passed through an assertion's printout).
-    """
+def _value_checks(tasks, x, y, sample_weight) -> list[_Rule]:
+    """The value rules of one batch (labels, float features, sample weights)."""
     checks = []
     if isinstance(y, dict):
         for task in tasks:
-            if task.label_key in y:
-                values = tf.convert_to_tensor(y[task.label_key])
-                checks.append((_bad_labels(task, values), values,
-                               f"Task {task.name!r} ({task.kind}) expects "
-                               f"{_label_rule(task)}. Received:"))
+            if task.label_key not in y:
+                continue
+            values = tf.convert_to_tensor(y[task.label_key])
+            fns = _label_rule_fns(task, values)
+            if fns is not None:
+                checks.append(_Rule(values, f"Task {task.name!r} ({task.kind}) expects "
+                                            f"{_label_rule(task)}. Received:", *fns))
     if isinstance(x, dict):
         named = sorted(x.items())
     elif isinstance(x, (list, tuple)):
@@ -228,17 +254,21 @@ def _value_checks(tasks, x, y, sample_weight):
             continue
         value = tf.convert_to_tensor(value)
         if value.dtype.is_floating:
-            checks.append((tf.logical_not(tf.math.is_finite(value)), value,
-                           f"Input {name!r} expects finite feature values (impute or drop "
-                           "NaN and inf before training). Received:"))
+            checks.append(_Rule(
+                value, f"Input {name!r} expects finite feature values (impute or drop "
+                       "NaN and inf before training). Received:",
+                lambda v=value: tf.logical_not(tf.math.is_finite(v)),
+                lambda v=value: tf.reduce_all(tf.math.is_finite(v))))
     weights = sample_weight.items() if isinstance(sample_weight, dict) else (
         [] if sample_weight is None else [(None, sample_weight)])
     for name, value in weights:
         value = tf.cast(tf.convert_to_tensor(value), tf.float32)
         where = "sample weights" if name is None else f"sample weights of task {name!r}"
-        checks.append((tf.logical_not(tf.math.is_finite(value)) | (value < 0.0), value,
-                       f"Expected the {where} to be finite and >= 0 (0 leaves a sample "
-                       "out). Received:"))
+        checks.append(_Rule(
+            value, f"Expected the {where} to be finite and >= 0 (0 leaves a sample "
+                   "out). Received:",
+            lambda v=value: tf.logical_not(tf.math.is_finite(v)) | (v < 0.0),
+            lambda v=value: tf.reduce_all(tf.math.is_finite(v) & (v >= 0.0))))
     return checks
 
 
@@ -265,10 +295,10 @@ def check_values(tasks: Sequence[Task], x: Any, y: Any, sample_weight: Any = Non
     Raises:
         ValueError: Naming the task (or input) and the first offending value.
     """
-    for bad, values, message in _value_checks(tasks, x, y, sample_weight):
-        ok, example = _first_bad(bad, values)
+    for rule in _value_checks(tasks, x, y, sample_weight):
+        ok, example = _first_bad(rule.bad(), rule.values)
         if not bool(ok):
-            raise ValueError(f"{message} {_format_value(example)}")
+            raise ValueError(f"{rule.message} {_format_value(example)}")
 
 
 def assert_batch_values(tasks: Sequence[Task], x: Any, y: Any, sample_weight: Any = None):
@@ -286,17 +316,17 @@ def assert_batch_values(tasks: Sequence[Task], x: Any, y: Any, sample_weight: An
     checks = _value_checks(tasks, x, _as_label_dict(y, tasks), sample_weight)
     if not checks:
         return None
-    # A passing batch costs one reduction per check; only a failing one
-    # computes the offending values (inside the cond's false branch).
-    oks = tf.stack([tf.logical_not(tf.reduce_any(bad)) for bad, _, _ in checks])
+    # A passing batch costs one or two ops per rule; only a failing one
+    # computes the offending entries (inside the cond's false branch).
+    oks = tf.stack([rule.ok() for rule in checks])
     all_ok = tf.reduce_all(oks)
 
     def fail():
-        examples = tf.stack([_first_bad(bad, values)[1] for bad, values, _ in checks])
+        examples = tf.stack([_first_bad(rule.bad(), rule.values)[1] for rule in checks])
         assertion = tf.raw_ops.Assert(
             condition=all_ok,
             data=[_MARK, tf.cast(oks, tf.int32), examples]
-            + [message for _, _, message in checks],
+            + [rule.message for rule in checks],
             summarize=len(checks))
         with tf.control_dependencies([assertion]):
             return tf.identity(all_ok)
