@@ -288,7 +288,11 @@ def parse_args(argv=None):
     args.seeds = args.seeds if args.seeds is not None else [0, 1, 2]
     available = mtl.weighting.available()
     if args.methods is None:
-        args.methods = [m for m in available if m != "static"]
+        # Every method but static weights and those made for auxiliary tasks
+        # (GCS, OL-AUX): every task here is a main task.
+        aux_methods = (mtl.weighting.GCS, mtl.weighting.OLAux)
+        args.methods = [m for m in available if m != "static"
+                        and not isinstance(mtl.weighting.get(m), aux_methods)]
     unknown = [m for m in args.methods if m not in available]
     if unknown:
         p.error(f"unknown weighting methods {unknown}; available: {available}")
