@@ -141,3 +141,22 @@ def test_output_path_that_is_a_file_is_refused_before_loading_data(tmp_path, cap
 def test_missing_config_file(tmp_path, capsys):
     assert cli.main(["compare", "--config", str(tmp_path / "nope.yaml")]) == 2
     assert "does not exist" in _error_line(capsys)
+
+
+@pytest.mark.slow  # 6 fits on a generated table
+def test_compare_cli_on_a_users_table(tmp_path, capsys):
+    from tests.commands import _table
+
+    # kind (3 classes) and score (regression) are the main tasks, flag is auxiliary.
+    config = _table.write_config(tmp_path, compare=[{"architecture": "hard"}],
+                                 auxiliary=["flag"])
+    out = tmp_path / "cmp"
+    assert cli.main(["compare", "--config", config, "--seeds", "2", "--out", str(out)]) == 0
+    assert "compare: 6 fits (0 cached) over 2 seeds" in capsys.readouterr().out
+    result = ComparisonResult.load(out / "comparison.json")
+    assert result.tasks == ["kind", "score"] and result.auxiliary == ["flag"]
+    assert result.metrics == {"kind": "accuracy", "score": "mae"}
+    with open(out / "fits" / "seed_1" / "hard_sharing_equal.json") as f:
+        record = json.load(f)
+    assert record["settings"]["tasks"] == ["kind", "score", "flag"]
+    assert record["test"]["score_mae"] == result.scores["hard_sharing_equal"]["score"][1]
