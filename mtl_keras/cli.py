@@ -1,4 +1,5 @@
-"""The `mtl-keras` command: `demo`, `train`, `evaluate`, `tune`, `export`, `affinity`.
+"""The `mtl-keras` command: `demo`, `train`, `evaluate`, `predict`, `tune`, `export`,
+`affinity`, `compare`.
 
 Each verb lives in its own module under `mtl_keras.commands`, exposing
 `add_parser(subparsers)` and `run(args) -> int`. Those modules import no
