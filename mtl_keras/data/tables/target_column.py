@@ -38,6 +38,9 @@ class TargetColumn:
             split when None): strings, or whole numbers.
         loss, metrics, head_units, head_activation, head_dropout, weight:
             Passed to `mtl_keras.Task`.
+        auxiliary: Whether the task is auxiliary (`mtl_keras.Task(...,
+            auxiliary=True)`: trained to help the main tasks, left out of model
+            selection, Δm, tuning objectives and the default export).
 
     Example:
 
@@ -54,7 +57,7 @@ class TargetColumn:
                  classes: Sequence[Any] | None = None, loss: Any = None,
                  metrics: Sequence[Any] | None = None, head_units: Sequence[int] = (),
                  head_activation: str = "relu", head_dropout: float = 0.0,
-                 weight: float = 1.0):
+                 weight: float = 1.0, auxiliary: bool = False):
         if not isinstance(column, str) or not column:
             raise ValueError(f"Expected a column name. Received: column={column!r}")
         self.column = column
@@ -74,7 +77,10 @@ class TargetColumn:
             self._check_classes()
         self.task_options = {"loss": loss, "metrics": metrics, "head_units": list(head_units),
                              "head_activation": head_activation, "head_dropout": head_dropout,
-                             "weight": weight}
+                             "weight": weight, "auxiliary": auxiliary}
+        if not isinstance(auxiliary, bool):
+            raise ValueError(f"Target {column!r}: expected auxiliary to be True or False. "
+                             f"Received: auxiliary={auxiliary!r}")
         if self.is_resolved:
             self.to_task()  # validates the task options now
 
@@ -160,7 +166,7 @@ class TargetColumn:
         if self.classes is not None:
             config["classes"] = list(self.classes)
         defaults = {"loss": None, "metrics": None, "head_units": [], "head_activation": "relu",
-                    "head_dropout": 0.0, "weight": 1.0}
+                    "head_dropout": 0.0, "weight": 1.0, "auxiliary": False}
         config.update({k: v for k, v in self.task_options.items() if v != defaults[k]})
         return config
 

@@ -63,3 +63,14 @@ def test_argument_errors():
         TargetColumn("y", "regression", classes=["a", "b"])
     with pytest.raises(ValueError, match="unknown loss"):
         TargetColumn("y", "regression", loss="no_such_loss")
+
+
+def test_an_auxiliary_target_makes_an_auxiliary_task_and_round_trips():
+    t = TargetColumn("flavanoids", "regression", auxiliary=True)
+    assert t.to_task().auxiliary and not TargetColumn("y", "regression").to_task().auxiliary
+    assert t.get_config() == {"column": "flavanoids", "task": "flavanoids",
+                              "kind": "regression", "auxiliary": True}
+    assert TargetColumn.from_config(t.get_config()).to_task().auxiliary
+    with pytest.raises(ValueError, match=r"expected auxiliary to be True or False\. "
+                                         r"Received: auxiliary='yes'"):
+        TargetColumn("y", "regression", auxiliary="yes")
