@@ -53,6 +53,20 @@ def _labels_only(dataset, tasks):
     return dataset.map(select)
 
 
+def _fresh(weighting):
+    """A new strategy per fit: a `Weighting` instance is rebuilt from its config.
+
+    One `Configuration` trains a model per seed; sharing its strategy object
+    would carry state (learned weights, step counters, a built flag) from one
+    fit into the next.
+    """
+    from mtl_keras.weighting import Weighting
+
+    if isinstance(weighting, Weighting):
+        return type(weighting).from_config(weighting.get_config())
+    return weighting
+
+
 def _latency_ms(model, features) -> float:
     """Median wall time (ms) of `model.predict_on_batch` on one batch, after warm-up."""
     for _ in range(LATENCY_WARMUP):
@@ -106,7 +120,7 @@ def fit_once(build: Callable, data: Any, tasks: Sequence[Any], *, weighting: Any
         raise ValueError(
             f"Expected build(data, tasks) to return a model of the tasks {names}. "
             f"Received: a model of {list(model.task_names)}")
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), weighting=weighting)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), weighting=_fresh(weighting))
     monitor = selection_key(tasks)
     stopper = keras.callbacks.EarlyStopping(
         monitor=monitor, mode="min", patience=epochs if patience is None else patience,

@@ -168,3 +168,17 @@ def test_kfold_indices_test_every_row_once():
 def test_kfold_indices_bad_input(args, match):
     with pytest.raises(ValueError, match=match):
         compare_models.kfold_indices(*args)
+
+
+def test_each_fit_gets_a_fresh_weighting_strategy():
+    # A Configuration's strategy instance trains one model per seed: each fit compiles a
+    # copy built from its config, so no state (OL-AUX's learned weights, its step counter,
+    # a built flag) passes from one fit to the next.
+    from mtl_keras.evaluation import compare_fit
+
+    given = mtl.weighting.OLAux(mode="representation", update_every=3, learning_rate=0.2)
+    fresh = compare_fit._fresh(given)
+    assert fresh is not given and type(fresh) is type(given)
+    assert fresh.get_config() == given.get_config()
+    assert compare_fit._fresh("uncertainty") == "uncertainty"
+    assert compare_fit._fresh({"species": 2.0}) == {"species": 2.0}
