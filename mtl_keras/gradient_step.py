@@ -27,7 +27,9 @@ loss-level methods do. One step:
    such steps (lowering the loss scale) itself. Either way the rule then sees
    a zero matrix with no task present (its state is left alone) and nothing
    is applied.
-5. `direction, weights = model.weighting.combine_gradients(matrix, present)`.
+5. `direction, weights = model.weighting.combine_gradients(matrix, present,
+   losses=global_losses)`, the same call for every rule (`losses` is None
+   unless the rule declares `needs_losses`).
 6. Head variables get the gradient of the sum of the task losses (each head
    only sees its own task); regularization gradients are added to every
    variable; the optimizer applies it all.
@@ -322,14 +324,13 @@ def _combined_gradients(model, trunk_vars, head_vars, other_vars, x, y, sample_w
     matrix = tf.where(all_finite, matrix, tf.zeros_like(matrix))
     rule_present = present * tf.cast(all_finite, present.dtype)
 
+    # Every rule is called the same way; the global losses are summed over
+    # replicas only for rules that declare `needs_losses`.
+    global_losses = None
     if strategy.needs_losses:
         global_losses = tf.stop_gradient(
-            local if ctx is None else ctx.all_reduce("sum", local)
-        )
-        direction, weights = strategy.combine_gradients(matrix, rule_present,
-                                                        losses=global_losses)
-    else:
-        direction, weights = strategy.combine_gradients(matrix, rule_present)
+            local if ctx is None else ctx.all_reduce("sum", local))
+    direction, weights = strategy.combine_gradients(matrix, rule_present, losses=global_losses)
     direction = tf.cast(direction, tf.float32)
     if loss_scaled:
         direction = direction * scale

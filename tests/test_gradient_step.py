@@ -19,13 +19,13 @@ import pytest
 import tensorflow as tf
 
 import mtl_keras as mtl
-from mtl_keras.weighting.gradient_common import SharedGradientWeighting
+from mtl_keras.weighting import SharedGradientWeighting
 
 
 class _SumRule(SharedGradientWeighting):
     """Plain sum of the present tasks' gradients: must equal equal weighting."""
 
-    def combine_gradients(self, grads, present):
+    def combine_gradients(self, grads, present, losses=None):
         return tf.reduce_sum(grads, axis=0), present
 
 
@@ -108,6 +108,45 @@ def test_method_trains_in_fit_and_round_trips(name, mode, tmp_path):
         np.testing.assert_array_equal(np.asarray(have), np.asarray(want))
     np.testing.assert_allclose(loaded.predict(x[:4], verbose=0)["a"],
                                model.predict(x[:4], verbose=0)["a"], rtol=1e-6)
+
+
+class _LossRecorder(SharedGradientWeighting):
+    """Sums the rows; records whether `losses` came (per trace) and its values."""
+
+    def __init__(self, needs_losses=False, **kwargs):
+        super().__init__(**kwargs)
+        self.needs_losses = needs_losses
+        self.got_losses = []
+
+    def build(self, input_shape=None):
+        self.seen = self.add_weight(shape=(self.num_tasks,), initializer="zeros",
+                                    trainable=False, name="seen")
+
+    def combine_gradients(self, grads, present, losses=None):
+        self.got_losses.append(losses is not None)
+        if losses is not None:
+            self.seen.assign(losses)
+        return tf.reduce_sum(grads, axis=0), present
+
+
+@pytest.mark.parametrize("needs_losses", [False, True])
+def test_every_rule_gets_losses_only_when_it_declares_them(needs_losses):
+    x, y = _data(8)
+    y["a"][:2] = np.nan                      # task a: mean over its 6 labels
+    model = mtl.build_hard_sharing(keras.Input((4,)), mtl.backbones.mlp([8]), _tasks())
+    rule = _LossRecorder(needs_losses=needs_losses, mode="representation")
+    model.compile(optimizer="sgd", weighting=rule)
+    pred = model.predict(x, verbose=0)       # the weights the step starts from
+    model.train_on_batch(x, y)
+    assert rule.got_losses and set(rule.got_losses) == {needs_losses}
+    if needs_losses:
+        labelled = ~np.isnan(y["a"])
+        mse = np.mean((pred["a"][labelled, 0] - y["a"][labelled]) ** 2)
+        p = np.clip(pred["b"][:, 0], 1e-7, 1 - 1e-7)
+        bce = -np.mean(y["b"] * np.log(p) + (1 - y["b"]) * np.log(1 - p))
+        np.testing.assert_allclose(rule.seen.numpy(), [mse, bce], rtol=1e-5)
+    else:
+        np.testing.assert_array_equal(rule.seen.numpy(), [0.0, 0.0])
 
 
 def test_representation_mode_needs_a_shared_representation():

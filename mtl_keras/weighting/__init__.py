@@ -7,17 +7,19 @@ static weights, or a `Weighting` instance.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
-from mtl_keras.weighting.base import GradientWeighting, LossWeighting, Weighting
-from mtl_keras.weighting.gradient_common import SharedGradientWeighting
+from mtl_keras.weighting.base import (
+    GradientWeighting, LossWeighting, SharedGradientWeighting, Weighting,
+)
 from mtl_keras.weighting.aligned_mtl import AlignedMTL, aligned_mtl
 from mtl_keras.weighting.cagrad import CAGrad, cagrad
 from mtl_keras.weighting.graddrop import GradDrop, graddrop
 from mtl_keras.weighting.gradnorm import GradNorm, gradnorm
 from mtl_keras.weighting.gradvac import GradVac, gradvac
 from mtl_keras.weighting.imtl_g import IMTLG, imtl_g
-from mtl_keras.weighting.mgda import MGDA, mgda, mgda_ub
+from mtl_keras.weighting.mgda import MGDA, mgda
 from mtl_keras.weighting.nash_mtl import NashMTL, nash_mtl
 from mtl_keras.weighting.pcgrad import PCGrad, pcgrad
 from mtl_keras.weighting.upgrad import UPGrad, upgrad
@@ -49,7 +51,9 @@ _REGISTRY: dict[str, Callable[[], Weighting]] = {
 _REGISTRY.update({
     "gradnorm": GradNorm,
     "mgda": MGDA,
-    "mgda_ub": mgda_ub,
+    # MGDA-UB (Sener & Koltun, NeurIPS 2018): MGDA on the gradients w.r.t. the
+    # shared representation; it saves and loads as `MGDA(mode="representation")`.
+    "mgda_ub": functools.partial(MGDA, mode="representation"),
     "pcgrad": PCGrad,
     "graddrop": GradDrop,
     "gradvac": GradVac,
@@ -127,7 +131,6 @@ __all__ = [
     "gradvac",
     "imtl_g",
     "mgda",
-    "mgda_ub",
     "nash_mtl",
     "ol_aux",
     "pcgrad",

@@ -9,7 +9,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from mtl_keras.weighting.gradient_common import SharedGradientWeighting, compiled
+from mtl_keras.weighting.base import SharedGradientWeighting
+from mtl_keras.weighting.gradient_common import compiled
 from mtl_keras.weighting.numerics import RCOND, finish, prepare
 
 
@@ -86,5 +87,5 @@ class AlignedMTL(SharedGradientWeighting):
     'AlignedMTL'
     """
 
-    def combine_gradients(self, grads, present):
+    def combine_gradients(self, grads, present, losses=None):
         return aligned_mtl(grads, present)

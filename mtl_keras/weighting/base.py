@@ -20,17 +20,55 @@ Contract of `LossWeighting.combine` (what `MultiTaskModel.compute_loss` calls):
 
 It returns `(total_loss, weights)`: the scalar this replica contributes to the
 optimized loss and the `(num_tasks,)` weights that were used, for logging.
+
+Contract of `GradientWeighting.combine_gradients(grads, present, losses=None)`
+(what the model's `GradientStep` calls, the same way for every rule):
+
+* `grads`: float32 `(num_tasks, dim)`, the per-task gradients of the global
+  batch (summed over replicas in `"parameters"` mode).
+* `present`: as above; the rows of absent tasks are zero.
+* `losses`: float32 `(num_tasks,)` global task losses, without gradient, when
+  the rule declares `needs_losses = True`; None otherwise.
+
+It returns `(direction, weights)`: the `(dim,)` update direction and the
+`(num_tasks,)` weights to log.
+
+Random rules call `self.set_seed(seed)` in their constructor: the base class
+then validates the seed, keeps it in `get_config()`, creates the step counter
+and gives each step its own `(seed, step)` pair through `next_seed()`.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+import random
+import warnings
 from typing import Sequence
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from mtl_keras import _keras_internals as internals
+from mtl_keras._validators import check_choice, check_int
 from mtl_keras.tasks import Task
+
+#: What a gradient method's per-task gradients are taken with respect to.
+MODES = ("parameters", "representation")
+
+
+def resolve_seed(seed: int | None) -> tuple[int | None, int]:
+    """Validates an optional int seed; returns `(seed, effective_seed)`.
+
+    `effective_seed` is `seed`, or a random int when `seed` is None (the
+    config keeps None, so a reloaded strategy draws a new one).
+
+    Raises:
+        ValueError: If `seed` is neither None nor an int (a bool is not).
+    """
+    seed = check_int(seed, "seed", allow_none=True)
+    return seed, (random.randint(0, 2**31 - 1) if seed is None else seed)
 
 
 class Weighting(keras.layers.Layer):
@@ -49,6 +87,7 @@ class Weighting(keras.layers.Layer):
         super().__init__(**kwargs)
         self.tasks: tuple[Task, ...] = ()
         self.task_names: tuple[str, ...] = ()
+        self._seeded = False
 
     @property
     def num_tasks(self) -> int:
@@ -65,6 +104,9 @@ class Weighting(keras.layers.Layer):
                       for t in tasks)
         self.tasks = tasks
         self.task_names = tuple(t.name for t in tasks)
+        if self._seeded:
+            # Created before `build()`'s variables, as every random rule did.
+            self.step = self.add_step_counter()
         self.build(None)
 
     def build(self, input_shape=None):
@@ -86,6 +128,40 @@ class Weighting(keras.layers.Layer):
             name="step", aggregation="only_first_replica",
         )
 
+    def set_seed(self, seed: int | None) -> None:
+        """Makes this a random rule: call it in the constructor with its `seed` argument.
+
+        The base class then validates `seed` (an int, or None for a random
+        one), returns it from `get_config()` (None stays None, so a reloaded
+        strategy draws a new one), creates the step counter `self.step` in
+        `build_for_tasks` and hands out one `(seed, step)` pair per step
+        through `next_seed()` (or `current_seed()`).
+
+        Raises:
+            ValueError: If `seed` is neither None nor an int.
+        """
+        self.seed, self._effective_seed = resolve_seed(seed)
+        self._seeded = True
+
+    def current_seed(self):
+        """The int64 `(2,)` stateless seed `(seed, step)`, with the counter's current value.
+
+        For rules that called `set_seed`. The pair depends only on the seed
+        and the saved counter, so every replica draws the same numbers and a
+        run resumed from a checkpoint draws the same sequence as an
+        uninterrupted one.
+        """
+        step = tf.convert_to_tensor(self.step.value)  # a read, not the variable
+        return tf.stack([tf.constant(self._effective_seed, tf.int64), step])
+
+    def next_seed(self):
+        """Advances the step counter, then returns `current_seed()`.
+
+        The seed of one step's draws: the first step draws with `step = 1`.
+        """
+        self.step.assign_add(1)
+        return self.current_seed()
+
     def on_epoch_end(self, epoch: int) -> None:
         """Called by the model after each training epoch (eagerly). No-op by default."""
 
@@ -99,7 +175,10 @@ class Weighting(keras.layers.Layer):
         return internals.scale_loss_for_distribution(value)
 
     def get_config(self):
-        return super().get_config()
+        config = super().get_config()
+        if self._seeded:
+            config["seed"] = self.seed
+        return config
 
 
 class LossWeighting(Weighting):
@@ -135,7 +214,8 @@ class GradientWeighting(Weighting):
             representation (hard sharing only). `SharedGradientWeighting`
             makes it a constructor argument.
         needs_losses: True when `combine_gradients` needs the global task
-            losses (passed as `losses=`; None otherwise).
+            losses (passed as `losses=`; None otherwise, which spares a
+            cross-replica reduction).
     """
 
     combines_gradients = True
@@ -160,6 +240,83 @@ class GradientWeighting(Weighting):
         weights = ops.stop_gradient(present)
         return ops.sum(weights * losses), weights
 
-    def combine_gradients(self, grads, present):
-        """Returns `(direction (dim,), weights (num_tasks,))`. Must be overridden."""
+    def combine_gradients(self, grads, present, losses=None):
+        """Combines the per-task gradients into one direction. Must be overridden.
+
+        Args:
+            grads: float32 `(num_tasks, dim)` per-task gradients.
+            present: float32 `(num_tasks,)` 0/1 mask of the tasks with labels.
+            losses: float32 `(num_tasks,)` global task losses when
+                `needs_losses` is True, else None.
+
+        Returns:
+            `(direction (dim,), weights (num_tasks,))`.
+        """
         raise NotImplementedError
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        rule = cls.__dict__.get("combine_gradients")
+        if rule is None or _accepts_losses(rule):
+            return
+        # Transition: rules written for the old `combine_gradients(grads,
+        # present)` keep working (the step always passes `losses=`).
+        warnings.warn(
+            f"{cls.__name__}.combine_gradients should take `losses=None`: expected "
+            "combine_gradients(self, grads, present, losses=None). Received: "
+            f"combine_gradients{inspect.signature(rule)}. It is wrapped for now.",
+            DeprecationWarning, stacklevel=2)
+
+        @functools.wraps(rule)
+        def combine_gradients(self, grads, present, losses=None):
+            return rule(self, grads, present)
+
+        cls.combine_gradients = combine_gradients
+
+
+def _accepts_losses(fn) -> bool:
+    parameters = inspect.signature(fn).parameters.values()
+    return any(p.name == "losses" or p.kind is p.VAR_KEYWORD for p in parameters)
+
+
+class SharedGradientWeighting(GradientWeighting):
+    """A `GradientWeighting` whose `mode` is a constructor argument.
+
+    The base of the built-in gradient methods, and the one to subclass for a
+    new one (see docs/extending.md).
+
+    * `"parameters"`: the rows of the `(num_tasks, dim)` matrix are each task's
+      gradient w.r.t. the shared (trunk) trainable variables, flattened and
+      concatenated. Exact, works for every architecture.
+    * `"representation"`: the rows are each task's gradient w.r.t. the shared
+      representation (the trunk's output, flattened over the batch), as in
+      MGDA-UB (Sener & Koltun, NeurIPS 2018). Cheaper: the per-task backward
+      passes stop at the trunk's output and one backward pass carries the
+      combined direction through the trunk. Needs a single shared
+      representation (hard sharing); `check_model` refuses other models.
+
+    Args:
+        mode: `"parameters"` (default) or `"representation"`.
+
+    Raises:
+        ValueError: For another `mode`.
+    """
+
+    def __init__(self, mode: str = "parameters", **kwargs):
+        super().__init__(**kwargs)
+        self.mode = check_choice(mode, "mode", MODES)
+
+    def get_config(self):
+        config = super().get_config()
+        config["mode"] = self.mode
+        return config
+
+
+__all__ = [
+    "GradientWeighting",
+    "LossWeighting",
+    "MODES",
+    "SharedGradientWeighting",
+    "Weighting",
+    "resolve_seed",
+]

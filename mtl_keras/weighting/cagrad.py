@@ -9,9 +9,9 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from mtl_keras.weighting.gradient_common import (
-    SharedGradientWeighting, compiled, validate_number,
-)
+from mtl_keras._validators import check_choice, check_int, check_number
+from mtl_keras.weighting.base import SharedGradientWeighting
+from mtl_keras.weighting.gradient_common import compiled
 from mtl_keras.weighting.numerics import (
     EPS32, as_float, as_int, finish, prepare, warn_if_unconverged,
 )
@@ -81,9 +81,8 @@ def cagrad(grads, present=None, c: float = 0.4, rescale: int = 1, num_steps: int
     >>> [round(float(v), 3) for v in d]
     [0.5, 1.5]
     """
-    c = validate_number(c, "c", 0.0)
-    if rescale not in RESCALES:
-        raise ValueError(f"Expected rescale in {list(RESCALES)}. Received: rescale={rescale!r}")
+    c = check_number(c, "c", min_value=0)
+    check_choice(rescale, "rescale", RESCALES)
     prep = prepare(grads, present, "cagrad")
     weights, converged = _cagrad_weights(prep.k, prep.present, as_float(c), as_int(num_steps),
                                          as_float(tol))
@@ -223,16 +222,11 @@ class CAGrad(SharedGradientWeighting):
     def __init__(self, mode: str = "parameters", c: float = 0.4, rescale: int = 1,
                  num_steps: int = 100, **kwargs):
         super().__init__(mode=mode, **kwargs)
-        self.c = validate_number(c, "c", 0.0)
-        if rescale not in RESCALES:
-            raise ValueError(f"Expected rescale in {list(RESCALES)}. Received: rescale={rescale!r}")
-        if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 1:
-            raise ValueError(
-                f"Expected num_steps to be an int >= 1. Received: num_steps={num_steps!r}")
-        self.rescale = rescale
-        self.num_steps = num_steps
+        self.c = check_number(c, "c", min_value=0)
+        self.rescale = check_choice(rescale, "rescale", RESCALES)
+        self.num_steps = check_int(num_steps, "num_steps", min_value=1)
 
-    def combine_gradients(self, grads, present):
+    def combine_gradients(self, grads, present, losses=None):
         return cagrad(grads, present, self.c, self.rescale, self.num_steps)
 
     def get_config(self):

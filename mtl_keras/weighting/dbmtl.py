@@ -9,8 +9,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from mtl_keras._validators import check_number
 from mtl_keras.weighting.base import LossWeighting
-from mtl_keras.weighting.gls import _positive
 
 
 @keras.saving.register_keras_serializable(package="mtl_keras")
@@ -48,7 +48,7 @@ class DualBalancingLossScale(LossWeighting):
 
     def __init__(self, epsilon: float = 1e-8, **kwargs):
         super().__init__(**kwargs)
-        self.epsilon = _positive(epsilon, "epsilon")
+        self.epsilon = check_number(epsilon, "epsilon", min_value=0, min_exclusive=True)
 
     def compute_weights(self, global_losses, present, training):
         losses = ops.cast(ops.convert_to_tensor(global_losses), "float32")

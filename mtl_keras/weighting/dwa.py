@@ -9,6 +9,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from mtl_keras._validators import check_number
 from mtl_keras.weighting.base import LossWeighting
 
 
@@ -51,18 +52,8 @@ class DynamicWeightAverage(LossWeighting):
 
     def __init__(self, temperature: float = 2.0, **kwargs):
         super().__init__(**kwargs)
-        try:
-            temperature = float(temperature)
-        except (TypeError, ValueError):
-            raise TypeError(
-                f"Expected temperature to be a number. Received: temperature={temperature!r}"
-            )
-        if not temperature > 0 or temperature == float("inf"):
-            raise ValueError(
-                "Expected temperature to be finite and > 0. "
-                f"Received: temperature={temperature!r}"
-            )
-        self.temperature = temperature
+        self.temperature = check_number(temperature, "temperature", min_value=0,
+                                        min_exclusive=True)
 
     def build(self, input_shape=None):
         n = self.num_tasks

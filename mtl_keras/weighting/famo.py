@@ -9,8 +9,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from mtl_keras._validators import check_number
 from mtl_keras.weighting.base import LossWeighting
-from mtl_keras.weighting.gls import _positive
 
 
 @keras.saving.register_keras_serializable(package="mtl_keras")
@@ -70,12 +70,10 @@ class FAMO(LossWeighting):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.learning_rate = _positive(learning_rate, "learning_rate")
-        gamma = float(gamma)
-        if not 0.0 <= gamma < float("inf"):
-            raise ValueError(f"Expected gamma to be finite and >= 0. Received: gamma={gamma!r}")
-        self.gamma = gamma
-        self.epsilon = _positive(epsilon, "epsilon")
+        self.learning_rate = check_number(learning_rate, "learning_rate", min_value=0,
+                                          min_exclusive=True)
+        self.gamma = check_number(gamma, "gamma", min_value=0)
+        self.epsilon = check_number(epsilon, "epsilon", min_value=0, min_exclusive=True)
 
     def build(self, input_shape=None):
         # One (6, num_tasks) variable: logits, previous losses, previous

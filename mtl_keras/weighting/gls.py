@@ -10,6 +10,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from mtl_keras._validators import check_number
 from mtl_keras.weighting.base import LossWeighting
 
 
@@ -43,7 +44,7 @@ class GeometricLossStrategy(LossWeighting):
 
     def __init__(self, epsilon: float = 1e-8, **kwargs):
         super().__init__(**kwargs)
-        self.epsilon = _positive(epsilon, "epsilon")
+        self.epsilon = check_number(epsilon, "epsilon", min_value=0, min_exclusive=True)
 
     def compute_weights(self, global_losses, present, training):
         losses = ops.maximum(ops.cast(ops.convert_to_tensor(global_losses), "float32"),
@@ -58,12 +59,3 @@ class GeometricLossStrategy(LossWeighting):
         config["epsilon"] = self.epsilon
         return config
 
-
-def _positive(value, name):
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"Expected {name} to be a number. Received: {name}={value!r}")
-    if not value > 0 or value == float("inf"):
-        raise ValueError(f"Expected {name} to be finite and > 0. Received: {name}={value!r}")
-    return value

@@ -11,10 +11,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from mtl_keras.weighting.gradient_common import (
-    hashed_uniform, resolve_seed,
-    SharedGradientWeighting, as_matrix, as_present,
-)
+from mtl_keras._validators import check_number
+from mtl_keras.weighting.base import SharedGradientWeighting
+from mtl_keras.weighting.gradient_common import as_matrix, as_present, hashed_uniform
 
 
 def graddrop(grads, present=None, seed=(0, 0), leak: float = 0.0):
@@ -114,21 +113,13 @@ class GradDrop(SharedGradientWeighting):
     def __init__(self, mode: str = "parameters", leak: float = 0.0,
                  seed: int | None = None, **kwargs):
         super().__init__(mode=mode, **kwargs)
-        from mtl_keras.weighting.gradient_common import validate_number
+        self.leak = check_number(leak, "leak", min_value=0, max_value=1)
+        self.set_seed(seed)
 
-        self.leak = validate_number(leak, "leak", 0.0, 1.0)
-        self.seed, self._seed = resolve_seed(seed)
-
-    def build(self, input_shape=None):
-        self.step = self.add_step_counter()
-
-    def combine_gradients(self, grads, present):
-        step = self.step.value
-        self.step.assign_add(1)
-        seed = tf.stack([tf.constant(self._seed, tf.int64), step])
-        return graddrop(grads, present, seed=seed, leak=self.leak)
+    def combine_gradients(self, grads, present, losses=None):
+        return graddrop(grads, present, seed=self.next_seed(), leak=self.leak)
 
     def get_config(self):
         config = super().get_config()
-        config.update(leak=self.leak, seed=self.seed)
+        config["leak"] = self.leak
         return config

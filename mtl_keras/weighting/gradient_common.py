@@ -1,68 +1,29 @@
 """Shared pieces of the gradient-combination methods.
 
-`SharedGradientWeighting` adds the `mode` argument to `GradientWeighting`:
-
-* `"parameters"`: the rows of the `(num_tasks, dim)` matrix are each task's
-  gradient w.r.t. the shared (trunk) trainable variables, flattened and
-  concatenated. Exact, works for every architecture.
-* `"representation"`: the rows are each task's gradient w.r.t. the shared
-  representation (the trunk's output, flattened over the batch), as in
-  MGDA-UB (Sener & Koltun, NeurIPS 2018). Cheaper: the per-task backward
-  passes stop at the trunk's output and one backward pass carries the
-  combined direction through the trunk. Needs a single shared representation
-  (hard sharing).
-
-The helpers below are small TensorFlow functions used by several rules: the
-Gram matrix, norms without an epsilon, the validation of the matrix and of the
-`present` mask and the counter-based random draws of the random rules. The
-scale-free preparation of a rule's input (power-of-two normalised Gram matrix,
-bad input) is in `numerics.py`.
+Small TensorFlow functions used by several rules: the Gram matrix, norms
+without an epsilon, the validation of the matrix and of the `present` mask and
+the counter-based random draws of the random rules. The scale-free preparation
+of a rule's input (power-of-two normalised Gram matrix, bad input) is in
+`numerics.py`; the base classes (`SharedGradientWeighting`) and the seed
+handling (`resolve_seed`, `Weighting.set_seed`) are in `base.py`.
 """
 
 from __future__ import annotations
 
-import keras
 import tensorflow as tf
 
-from mtl_keras.weighting.base import GradientWeighting
-
-MODES = ("parameters", "representation")
-
-
-def validate_mode(mode):
-    if mode not in MODES:
-        raise ValueError(f"Expected mode to be one of {list(MODES)}. Received: mode={mode!r}")
-    return mode
+from mtl_keras._validators import check_number
+# Re-exported for code written against their old home.
+from mtl_keras.weighting.base import MODES, SharedGradientWeighting, resolve_seed  # noqa: F401
 
 
 def validate_number(value, name, low=None, high=None, low_inclusive=True):
-    """Checks a float hyperparameter lies in [low, high] (or (low, high])."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"Expected {name} to be a number. Received: {name}={value!r}")
-    ok = value == value  # not NaN
-    if low is not None:
-        ok = ok and (value >= low if low_inclusive else value > low)
-    if high is not None:
-        ok = ok and value <= high
-    if not ok:
-        bounds = f"{'[' if low_inclusive else '('}{low}, {high}]"
-        raise ValueError(f"Expected {name} in {bounds}. Received: {name}={value!r}")
-    return value
+    """`_validators.check_number` under its old name and arguments.
 
-
-def resolve_seed(seed):
-    """Validates an optional int seed; returns `(seed, effective_seed)`.
-
-    `effective_seed` is `seed`, or a random int when `seed` is None (the
-    config keeps None, so a reloaded strategy draws a new one).
+    Kept for modules written against it; new code calls `check_number`.
     """
-    import random
-
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-        raise TypeError(f"Expected seed to be an int or None. Received: seed={seed!r}")
-    return seed, (random.randint(0, 2**31 - 1) if seed is None else seed)
+    return check_number(value, name, min_value=low, max_value=high,
+                        min_exclusive=not low_inclusive)
 
 
 def _mix32(x):
@@ -209,44 +170,6 @@ def cosine_matrix(grads):
     return cosines(k)
 
 
-class SharedGradientWeighting(GradientWeighting):
-    """A `GradientWeighting` with a `mode` ("parameters" or "representation").
-
-    Args:
-        mode: What the per-task gradients are taken with respect to: the
-            shared trainable variables (`"parameters"`, default) or the
-            shared representation (`"representation"`, hard sharing only).
-    """
-
-    def __init__(self, mode: str = "parameters", **kwargs):
-        super().__init__(**kwargs)
-        self.mode = validate_mode(mode)
-
-    def check_model(self, model) -> None:
-        """Raises a `ValueError` if `mode` does not fit `model`'s architecture."""
-        if self.mode == "representation" and not model.has_shared_representation:
-            raise ValueError(
-                f"{type(self).__name__}(mode='representation') needs one shared "
-                "representation that every head reads (hard sharing). Expected a "
-                "model whose trunk outputs one tensor. Received: a trunk that "
-                "outputs one representation per task (soft sharing, cross-stitch, "
-                "MMoE/PLE). Use mode='parameters' for this architecture."
-            )
-
-    def add_step_counter(self):
-        """A non-trainable int step counter (same value on every replica)."""
-        return self.add_weight(
-            shape=(), initializer="zeros", dtype="int64", trainable=False,
-            name="step", aggregation="only_first_replica",
-        )
-
-    def get_config(self):
-        config = super().get_config()
-        config["mode"] = self.mode
-        return config
-
-
-
 def compiled(fn):
     """Compiles a small Gram-space solver `fn` into one XLA function.
 
@@ -257,3 +180,16 @@ def compiled(fn):
     products stay outside, in the ordinary graph.
     """
     return tf.function(fn, jit_compile=True, autograph=False)
+
+
+__all__ = [
+    "as_matrix",
+    "as_present",
+    "compiled",
+    "cosine_matrix",
+    "gram",
+    "hashed_bits",
+    "hashed_uniform",
+    "safe_sqrt",
+    "weighted_sum",
+]

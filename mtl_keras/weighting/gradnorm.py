@@ -9,10 +9,9 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from mtl_keras.weighting.gradient_common import (
-    SharedGradientWeighting, as_matrix, as_present, safe_sqrt, validate_number,
-    weighted_sum,
-)
+from mtl_keras._validators import check_number
+from mtl_keras.weighting.base import SharedGradientWeighting
+from mtl_keras.weighting.gradient_common import as_matrix, as_present, safe_sqrt, weighted_sum
 
 
 def gradnorm(grads, weights, loss_ratios, present=None, alpha: float = 1.5,
@@ -89,15 +88,15 @@ class GradNorm(SharedGradientWeighting):
     1.0
     """
 
-    #: `gradient_train_step` passes the global task losses to `combine_gradients`.
+    #: The model's `GradientStep` passes the global task losses as `losses=`.
     needs_losses = True
 
     def __init__(self, mode: str = "parameters", alpha: float = 1.5,
                  learning_rate: float = 0.025, **kwargs):
         super().__init__(mode=mode, **kwargs)
-        self.alpha = validate_number(alpha, "alpha", 0.0)
-        self.learning_rate = validate_number(learning_rate, "learning_rate", 0.0,
-                                             low_inclusive=False)
+        self.alpha = check_number(alpha, "alpha", min_value=0)
+        self.learning_rate = check_number(learning_rate, "learning_rate", min_value=0,
+                                          min_exclusive=True)
 
     def build(self, input_shape=None):
         self.task_weights = self.add_weight(

@@ -10,9 +10,9 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from mtl_keras.weighting.gradient_common import (
-    SharedGradientWeighting, compiled, resolve_seed, safe_sqrt, validate_number,
-)
+from mtl_keras._validators import check_number
+from mtl_keras.weighting.base import SharedGradientWeighting
+from mtl_keras.weighting.gradient_common import compiled, safe_sqrt
 from mtl_keras.weighting.numerics import finish, prepare
 from mtl_keras.weighting.pcgrad import random_orders
 
@@ -126,25 +126,22 @@ class GradVac(SharedGradientWeighting):
     def __init__(self, mode: str = "parameters", beta: float = 0.01,
                  seed: int | None = None, **kwargs):
         super().__init__(mode=mode, **kwargs)
-        self.beta = validate_number(beta, "beta", 0.0, 1.0)
-        self.seed, self._seed = resolve_seed(seed)
+        self.beta = check_number(beta, "beta", min_value=0, max_value=1)
+        self.set_seed(seed)
 
     def build(self, input_shape=None):
-        self.step = self.add_step_counter()
+        # The step counter (`set_seed`) is created before, by the base class.
         self.targets = self.add_weight(
             shape=(self.num_tasks, self.num_tasks), initializer="zeros",
             trainable=False, name="targets", aggregation="only_first_replica")
 
-    def combine_gradients(self, grads, present):
-        step = self.step.value
-        self.step.assign_add(1)
-        seed = tf.stack([tf.constant(self._seed, tf.int64), step])
+    def combine_gradients(self, grads, present, losses=None):
         direction, weights, targets = gradvac(grads, self.targets.value, present,
-                                              self.beta, seed)
+                                              self.beta, self.next_seed())
         self.targets.assign(targets)
         return direction, weights
 
     def get_config(self):
         config = super().get_config()
-        config.update(beta=self.beta, seed=self.seed)
+        config["beta"] = self.beta
         return config

@@ -9,7 +9,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from mtl_keras.weighting.gradient_common import SharedGradientWeighting, compiled
+from mtl_keras.weighting.base import SharedGradientWeighting
+from mtl_keras.weighting.gradient_common import compiled
 from mtl_keras.weighting.numerics import RCOND, cosines, finish, prepare
 
 
@@ -115,5 +116,5 @@ class IMTLG(SharedGradientWeighting):
     'parameters'
     """
 
-    def combine_gradients(self, grads, present):
+    def combine_gradients(self, grads, present, losses=None):
         return imtl_g(grads, present)

@@ -3,7 +3,8 @@
 Sener and Koltun, "Multi-Task Learning as Multi-Objective Optimization",
 NeurIPS 2018. With `mode="representation"` this is their MGDA-UB variant (the
 gradients w.r.t. the shared representation give an upper bound of the
-objective); `compile(weighting="mgda_ub")` selects it.
+objective); the registry entry `"mgda_ub"` (`compile(weighting="mgda_ub")`)
+selects it.
 
 The min-norm problem is solved exactly, by Wolfe's active-set algorithm on the
 Gram matrix (`solvers.wolfe_min_norm`), instead of the paper's Frank-Wolfe
@@ -15,7 +16,9 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from mtl_keras.weighting.gradient_common import SharedGradientWeighting, compiled
+from mtl_keras._validators import check_choice, check_int
+from mtl_keras.weighting.base import SharedGradientWeighting
+from mtl_keras.weighting.gradient_common import compiled
 from mtl_keras.weighting.numerics import (
     as_float, as_int, cosines, finish, prepare, scale_pow2, warn_if_unconverged,
 )
@@ -113,11 +116,7 @@ def mgda(grads, present=None, normalization: str = "none", max_iter: int = 250,
     >>> [round(float(v), 3) for v in w]
     [0.5, 0.5]
     """
-    if normalization not in NORMALIZATIONS:
-        raise ValueError(
-            f"Expected normalization in {list(NORMALIZATIONS)}. "
-            f"Received: normalization={normalization!r}"
-        )
+    check_choice(normalization, "normalization", NORMALIZATIONS)
     prep = prepare(grads, present, "mgda")
     active = prep.present > 0
     k = prep.k
@@ -155,18 +154,10 @@ class MGDA(SharedGradientWeighting):
     def __init__(self, mode: str = "parameters", normalization: str = "none",
                  max_iter: int = 250, **kwargs):
         super().__init__(mode=mode, **kwargs)
-        if normalization not in NORMALIZATIONS:
-            raise ValueError(
-                f"Expected normalization in {list(NORMALIZATIONS)}. "
-                f"Received: normalization={normalization!r}"
-            )
-        if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
-            raise ValueError(
-                f"Expected max_iter to be an int >= 1. Received: max_iter={max_iter!r}")
-        self.normalization = normalization
-        self.max_iter = max_iter
+        self.normalization = check_choice(normalization, "normalization", NORMALIZATIONS)
+        self.max_iter = check_int(max_iter, "max_iter", min_value=1)
 
-    def combine_gradients(self, grads, present):
+    def combine_gradients(self, grads, present, losses=None):
         return mgda(grads, present, self.normalization, self.max_iter)
 
     def get_config(self):
@@ -175,6 +166,9 @@ class MGDA(SharedGradientWeighting):
         return config
 
 
-def mgda_ub() -> MGDA:
-    """MGDA-UB: MGDA on the gradients w.r.t. the shared representation."""
-    return MGDA(mode="representation")
+__all__ = [
+    "MGDA",
+    "NORMALIZATIONS",
+    "mgda",
+    "min_norm_weights",
+]

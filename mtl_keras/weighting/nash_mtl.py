@@ -9,9 +9,9 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from mtl_keras.weighting.gradient_common import (
-    SharedGradientWeighting, compiled, validate_number,
-)
+from mtl_keras._validators import check_int, check_number
+from mtl_keras.weighting.base import SharedGradientWeighting
+from mtl_keras.weighting.gradient_common import compiled
 from mtl_keras.weighting.numerics import (
     as_float, as_int, finish, prepare, scale_pow2, warn_if_unconverged,
 )
@@ -205,13 +205,10 @@ class NashMTL(SharedGradientWeighting):
     def __init__(self, mode: str = "parameters", num_steps: int = 20, ridge: float = 1e-6,
                  update_weights_every: int = 1, **kwargs):
         super().__init__(mode=mode, **kwargs)
-        for name, value in (("num_steps", num_steps),
-                            ("update_weights_every", update_weights_every)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Expected {name} to be an int >= 1. Received: {name}={value!r}")
-        self.num_steps = num_steps
-        self.ridge = validate_number(ridge, "ridge", 0.0, low_inclusive=False)
-        self.update_weights_every = update_weights_every
+        self.num_steps = check_int(num_steps, "num_steps", min_value=1)
+        self.ridge = check_number(ridge, "ridge", min_value=0, min_exclusive=True)
+        self.update_weights_every = check_int(update_weights_every, "update_weights_every",
+                                              min_value=1)
 
     def build(self, input_shape=None):
         if self.update_weights_every > 1:
@@ -220,7 +217,7 @@ class NashMTL(SharedGradientWeighting):
                 shape=(self.num_tasks,), initializer="zeros", trainable=False,
                 name="alpha", aggregation="only_first_replica")
 
-    def combine_gradients(self, grads, present):
+    def combine_gradients(self, grads, present, losses=None):
         if self.update_weights_every == 1:
             return nash_mtl(grads, present, self.num_steps, self.ridge)
         prep = prepare(grads, present, "nash_mtl")

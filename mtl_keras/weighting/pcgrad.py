@@ -10,9 +10,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from mtl_keras.weighting.gradient_common import (
-    SharedGradientWeighting, compiled, hashed_bits, resolve_seed,
-)
+from mtl_keras.weighting.base import SharedGradientWeighting
+from mtl_keras.weighting.gradient_common import compiled, hashed_bits
 from mtl_keras.weighting.numerics import finish, prepare
 
 
@@ -111,20 +110,7 @@ class PCGrad(SharedGradientWeighting):
 
     def __init__(self, mode: str = "parameters", seed: int | None = None, **kwargs):
         super().__init__(mode=mode, **kwargs)
-        self.seed, self._seed = resolve_seed(seed)
+        self.set_seed(seed)
 
-    def build(self, input_shape=None):
-        self.step = self.add_step_counter()
-
-    def next_seed(self):
-        step = self.step.value
-        self.step.assign_add(1)
-        return tf.stack([tf.constant(self._seed, tf.int64), step])
-
-    def combine_gradients(self, grads, present):
+    def combine_gradients(self, grads, present, losses=None):
         return pcgrad(grads, present, seed=self.next_seed())
-
-    def get_config(self):
-        config = super().get_config()
-        config["seed"] = self.seed
-        return config

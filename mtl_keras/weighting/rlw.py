@@ -10,6 +10,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from mtl_keras._validators import check_choice
 from mtl_keras.weighting.base import LossWeighting
 
 DISTRIBUTIONS = ("normal", "uniform")
@@ -23,18 +24,18 @@ class RandomLossWeighting(LossWeighting):
         w = softmax(lambda~)   (over the tasks with labels in the batch)
         L = sum_t w_t L_t
 
-    The draw is a stateless function of `(seed, step)`, where `step` is a
-    counter variable of this layer: every replica draws the same weights, and
-    a run resumed from a checkpoint draws the same sequence as an
-    uninterrupted one. In `evaluate` the weights are their expectation,
+    The draw is a stateless function of `(seed, step)` (`current_seed()`,
+    from 0), where `step` is the step counter the base class keeps: every
+    replica draws the same weights, and a run resumed from a checkpoint draws
+    the same sequence as an uninterrupted one. In `evaluate` the weights are their expectation,
     `1 / K` for each of the `K` tasks with labels.
 
     Args:
         distribution: `"normal"` or `"uniform"`.
-        seed: Integer seed of the draws.
+        seed: Integer seed of the draws (None: a random one, not saved).
 
     Raises:
-        ValueError: For an unknown distribution.
+        ValueError: For an unknown distribution or a seed that is not an int.
 
     Example:
 
@@ -47,38 +48,25 @@ class RandomLossWeighting(LossWeighting):
 
     def __init__(self, distribution: str = "normal", seed: int = 0, **kwargs):
         super().__init__(**kwargs)
-        if distribution not in DISTRIBUTIONS:
-            raise ValueError(
-                f"Expected distribution to be one of {list(DISTRIBUTIONS)}. "
-                f"Received: distribution={distribution!r}"
-            )
-        if not isinstance(seed, int) or isinstance(seed, bool):
-            raise TypeError(f"Expected seed to be an int. Received: seed={seed!r}")
-        self.distribution = distribution
-        self.seed = seed
-
-    def build(self, input_shape=None):
-        self.step = self.add_weight(
-            shape=(), initializer="zeros", trainable=False, dtype="int64",
-            aggregation="only_first_replica", name="step",
-        )
+        self.distribution = check_choice(distribution, "distribution", DISTRIBUTIONS)
+        self.set_seed(seed)
 
     def compute_weights(self, global_losses, present, training):
         present = ops.cast(ops.convert_to_tensor(present), "float32")
         if not training:
             return present / ops.maximum(ops.sum(present), 1.0)
-        seed = tf.stack([tf.constant(self.seed, "int64"), self.step.value])
+        seed = self.current_seed()
+        self.step.assign_add(1)
         shape = (self.num_tasks,)
         if self.distribution == "normal":
             logits = tf.random.stateless_normal(shape, seed=seed)
         else:
             logits = tf.random.stateless_uniform(shape, seed=seed)
-        self.step.assign_add(1)
         # Softmax over the tasks present in the batch.
         logits = ops.where(present > 0, logits, -1e9)
         return ops.softmax(logits) * present
 
     def get_config(self):
         config = super().get_config()
-        config.update({"distribution": self.distribution, "seed": self.seed})
+        config["distribution"] = self.distribution
         return config

@@ -11,6 +11,7 @@ from typing import Mapping
 import keras
 from keras import ops
 
+from mtl_keras._validators import check_choice, check_number
 from mtl_keras.weighting.base import LossWeighting
 
 FORMS = ("regression", "classification")
@@ -70,19 +71,9 @@ class UncertaintyWeighting(LossWeighting):
                 f"Received: forms={forms!r}"
             )
         for task, form in (forms or {}).items():
-            if form not in FORMS:
-                raise ValueError(
-                    f"Expected the form of task {task!r} to be one of {list(FORMS)}. "
-                    f"Received: {form!r}"
-                )
+            check_choice(form, f"the form of task {task!r}", FORMS)
         self.forms = dict(forms or {})
-        value = float(initial_log_variance)
-        if value != value or abs(value) == float("inf"):
-            raise ValueError(
-                "Expected initial_log_variance to be finite. "
-                f"Received: initial_log_variance={initial_log_variance!r}"
-            )
-        self.initial_log_variance = value
+        self.initial_log_variance = check_number(initial_log_variance, "initial_log_variance")
 
     def build(self, input_shape=None):
         unknown = sorted(set(self.forms) - set(self.task_names))

@@ -9,7 +9,9 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from mtl_keras.weighting.gradient_common import SharedGradientWeighting, compiled
+from mtl_keras._validators import check_int
+from mtl_keras.weighting.base import SharedGradientWeighting
+from mtl_keras.weighting.gradient_common import compiled
 from mtl_keras.weighting.numerics import as_int, finish, prepare, warn_if_unconverged
 from mtl_keras.weighting.solvers import lower_bounded_qp
 
@@ -120,12 +122,9 @@ class UPGrad(SharedGradientWeighting):
 
     def __init__(self, mode: str = "parameters", num_sweeps: int = 100, **kwargs):
         super().__init__(mode=mode, **kwargs)
-        if isinstance(num_sweeps, bool) or not isinstance(num_sweeps, int) or num_sweeps < 1:
-            raise ValueError(
-                f"Expected num_sweeps to be an int >= 1. Received: num_sweeps={num_sweeps!r}")
-        self.num_sweeps = num_sweeps
+        self.num_sweeps = check_int(num_sweeps, "num_sweeps", min_value=1)
 
-    def combine_gradients(self, grads, present):
+    def combine_gradients(self, grads, present, losses=None):
         return upgrad(grads, present, self.num_sweeps)
 
     def get_config(self):

@@ -50,7 +50,8 @@ def test_absent_task_zeros_and_config():
     assert np.all(np.asarray(d) == 0) and np.all(np.isfinite(np.asarray(w)))
     clone = CAGrad.from_config(CAGrad(c=0.2, rescale=2, num_steps=5).get_config())
     assert (clone.c, clone.rescale, clone.num_steps) == (0.2, 2, 5)
-    with pytest.raises(ValueError, match="Expected rescale"):
+    with pytest.raises(ValueError,
+                       match=r"Expected rescale to be one of \[0, 1, 2\]. Received: rescale=3"):
         CAGrad(rescale=3)
 
 
@@ -72,7 +73,7 @@ def test_one_task_and_validation():
     # One task: d* = g0 + c |g0| g0 / |g0| = (1 + c) g0, then / (1 + c^2).
     d, w = cagrad([[3.0, 4.0]], c=0.5, rescale=1)
     np.testing.assert_allclose(np.asarray(d), np.array([3.0, 4.0]) * 1.5 / 1.25, rtol=1e-6)
-    with pytest.raises(ValueError, match="Expected c"):
+    with pytest.raises(ValueError, match="Expected c to be finite and >= 0. Received: c=-0.1"):
         cagrad([[1.0, 0.0]], c=-0.1)
     with pytest.raises(ValueError, match="Expected rescale"):
         cagrad([[1.0, 0.0]], rescale=5)

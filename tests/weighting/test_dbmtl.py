@@ -25,7 +25,8 @@ def test_gradient_matches_sum_of_logs():
 
 
 def test_epsilon_must_be_positive():
-    with pytest.raises(ValueError, match="Expected epsilon"):
+    with pytest.raises(ValueError,
+                       match="Expected epsilon to be finite and > 0. Received: epsilon=-1.0"):
         DualBalancingLossScale(epsilon=-1.0)
 
 

@@ -44,7 +44,7 @@ def test_leak_absent_tasks_and_zeros():
 def test_strategy_config_and_errors():
     clone = GradDrop.from_config(GradDrop(leak=0.25, seed=3).get_config())
     assert (clone.leak, clone.seed, clone.mode) == (0.25, 3, "parameters")
-    with pytest.raises(ValueError, match="Expected leak"):
+    with pytest.raises(ValueError, match=r"Expected 0 <= leak <= 1. Received: leak=1.5"):
         GradDrop(leak=1.5)
 
 

@@ -41,5 +41,6 @@ def test_strategy_records_initial_losses_and_config():
     np.testing.assert_allclose(strategy.initial_losses.numpy(), [2.0, 4.0])
     clone = GradNorm.from_config(strategy.get_config())
     assert (clone.alpha, clone.learning_rate) == (1.0, 0.1)
-    with pytest.raises(ValueError, match="Expected learning_rate"):
+    with pytest.raises(ValueError, match="Expected learning_rate to be finite and > 0. "
+                                         "Received: learning_rate=0.0"):
         GradNorm(learning_rate=0.0)

@@ -52,7 +52,7 @@ def test_strategy_state_and_config():
     np.testing.assert_allclose(strategy.targets.numpy()[0, 1], -0.5 / np.sqrt(2), atol=1e-5)
     clone = GradVac.from_config(strategy.get_config())
     assert (clone.beta, clone.seed) == (0.5, 1)
-    with pytest.raises(ValueError, match="Expected beta"):
+    with pytest.raises(ValueError, match=r"Expected 0 <= beta <= 1. Received: beta=-0.1"):
         GradVac(beta=-0.1)
 
 

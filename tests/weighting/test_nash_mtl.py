@@ -43,7 +43,8 @@ def test_absent_task_and_config():
     np.testing.assert_allclose(np.asarray(w), [1.0, 0.0, 0.5], atol=1e-4)
     clone = NashMTL.from_config(NashMTL(num_steps=5, ridge=1e-3).get_config())
     assert (clone.num_steps, clone.ridge) == (5, 1e-3)
-    with pytest.raises(ValueError, match="Expected ridge"):
+    with pytest.raises(ValueError,
+                       match="Expected ridge to be finite and > 0. Received: ridge=0.0"):
         NashMTL(ridge=0.0)
 
 

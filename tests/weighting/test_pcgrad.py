@@ -43,7 +43,8 @@ def test_seed_absent_tasks_and_zeros():
 def test_strategy_config():
     clone = PCGrad.from_config(PCGrad(mode="representation", seed=7).get_config())
     assert (clone.mode, clone.seed) == ("representation", 7)
-    with pytest.raises(TypeError, match="Expected seed"):
+    with pytest.raises(ValueError,
+                       match="Expected seed to be None or an int. Received: seed='x'"):
         PCGrad(seed="x")
 
 

@@ -36,7 +36,8 @@ def test_absent_tasks_and_evaluation():
 def test_bad_arguments():
     with pytest.raises(ValueError, match="Expected distribution"):
         RandomLossWeighting(distribution="cauchy")
-    with pytest.raises(TypeError, match="Expected seed"):
+    with pytest.raises(ValueError,
+                       match=r"Expected seed to be None or an int. Received: seed=1.5"):
         RandomLossWeighting(seed=1.5)
 
 
