@@ -23,7 +23,6 @@ the task has no label at all.
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any, Sequence
 
@@ -31,6 +30,7 @@ import keras
 from keras import ops
 
 from mtl_keras import task_metrics
+from mtl_keras._validators import check_choice, check_number
 
 KINDS = ("binary", "multiclass", "multilabel", "regression")
 
@@ -112,16 +112,12 @@ def validate_tasks(tasks: Any) -> list["Task"]:
 
 
 def validate_weight(weight: Any, what: str = "weight") -> float:
-    """Checks a static loss weight: a finite number >= 0."""
-    try:
-        value = float(weight)
-    except (TypeError, ValueError):
-        raise TypeError(f"Expected {what} to be a number. Received: {what}={weight!r}")
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(
-            f"Expected {what} to be finite and >= 0. Received: {what}={weight!r}"
-        )
-    return value
+    """Checks a static loss weight: a finite number >= 0 (returned as a float).
+
+    Raises:
+        ValueError: If `weight` is not a number, not finite, or negative.
+    """
+    return check_number(weight, what, min_value=0)
 
 
 @keras.saving.register_keras_serializable(package="mtl_keras")
@@ -183,11 +179,7 @@ class Task:
         auxiliary: bool = False,
     ):
         self.name = validate_task_name(name)
-        if kind not in KINDS:
-            raise ValueError(
-                f"Expected kind to be one of {list(KINDS)}. Received: kind={kind!r}"
-            )
-        self.kind = kind
+        self.kind = check_choice(kind, "kind", KINDS)
         self.num_classes = self._check_num_classes(kind, num_classes)
         if output_size is not None and kind != "regression":
             expected = 1 if kind == "binary" else self.num_classes
@@ -295,40 +287,14 @@ class Task:
     def check_label_spec(self, shape: Sequence[int | None], dtype: Any) -> None:
         """Raises if labels of `shape` (batch dimension included) and `dtype` cannot fit.
 
-        Args:
-            shape: The label tensor's shape, batch dimension first.
-            dtype: Its dtype (anything `keras.backend.standardize_dtype` takes).
+        See `mtl_keras.validation.check_label_spec`.
 
         Raises:
             ValueError: With the expected and received shape or dtype.
         """
-        dtype = keras.backend.standardize_dtype(dtype)
-        if dtype == "string" or not (
-            "int" in dtype or "float" in dtype or dtype == "bool"
-        ):
-            raise ValueError(
-                f"Task {self.name!r} ({self.kind}) expects numeric labels. "
-                f"Received: dtype={dtype}"
-            )
-        shape = tuple(shape)[1:]
-        if self.kind in ("binary", "multiclass"):
-            allowed = [(), (1,)]
-            hint = "" if self.kind == "binary" else (
-                " (class ids, not one-hot; use -1 for a missing label)"
-            )
-        elif self.kind == "multilabel":
-            allowed = [(self.output_size,)]
-            hint = ""
-        else:
-            allowed = [(self.output_size,)] + ([()] if self.output_size == 1 else [])
-            hint = ""
-        if self.kind == "multiclass" and "float" in dtype:
-            pass  # whole-number floats are accepted as class ids
-        if shape not in allowed and not _matches_unknown(shape, allowed):
-            raise ValueError(
-                f"Task {self.name!r} ({self.kind}) expects labels of shape "
-                f"(batch,) + one of {allowed}{hint}. Received: shape=(batch,) + {shape}"
-            )
+        from mtl_keras import validation  # validation imports this module
+
+        validation.check_label_spec(self, shape, dtype)
 
     def prepare_labels(self, y, sample_weight=None):
         """Returns `(clean_labels, mask)` for a batch of labels.
@@ -434,14 +400,6 @@ class Task:
 
     def __hash__(self):
         return hash((self.name, self.kind))
-
-
-def _matches_unknown(shape, allowed):
-    """True when `shape` has unknown dims that could match one allowed shape."""
-    for a in allowed:
-        if len(a) == len(shape) and all(s is None or s == d for s, d in zip(shape, a)):
-            return True
-    return False
 
 
 __all__ = [

@@ -65,8 +65,62 @@ def check_labels(labels: Any, tasks: Sequence[Task]) -> None:
         shape, dtype = _spec_of(labels[task.label_key])
         if shape is None:
             continue
-        task.check_label_spec(shape, tf.as_dtype(dtype).name if not isinstance(dtype, np.dtype)
-                              else dtype.name)
+        check_label_spec(task, shape, tf.as_dtype(dtype).name
+                         if not isinstance(dtype, np.dtype) else dtype.name)
+
+
+def check_label_spec(task: Task, shape: Sequence[int | None], dtype: Any) -> None:
+    """Raises if labels of `shape` and `dtype` cannot be `task`'s labels.
+
+    Binary and multiclass labels are class ids of shape `(batch,)` or
+    `(batch, 1)` (whole-number floats count as class ids); multilabel labels
+    are `(batch, num_classes)`; regression targets `(batch, output_size)`, or
+    `(batch,)` when `output_size == 1`. Unknown dimensions (`None`) match.
+
+    Args:
+        task: The task the labels are for.
+        shape: The label tensor's shape, batch dimension first.
+        dtype: Its dtype (anything `keras.backend.standardize_dtype` takes).
+
+    Raises:
+        ValueError: With the expected and received shape or dtype.
+
+    Example:
+
+    >>> import mtl_keras as mtl
+    >>> check_label_spec(mtl.Task("y", "multiclass", num_classes=3), (None, 3), "float32")
+    Traceback (most recent call last):
+    ...
+    ValueError: Task 'y' (multiclass) expects labels of shape (batch,) + one of [(), (1,)] ...
+    """
+    dtype = keras.backend.standardize_dtype(dtype)
+    if dtype == "string" or not ("int" in dtype or "float" in dtype or dtype == "bool"):
+        raise ValueError(
+            f"Task {task.name!r} ({task.kind}) expects numeric labels. Received: dtype={dtype}"
+        )
+    shape = tuple(shape)[1:]
+    hint = ""
+    if task.kind in ("binary", "multiclass"):
+        allowed = [(), (1,)]
+        if task.kind == "multiclass":
+            hint = " (class ids, not one-hot; use -1 for a missing label)"
+    elif task.kind == "multilabel":
+        allowed = [(task.output_size,)]
+    else:
+        allowed = [(task.output_size,)] + ([()] if task.output_size == 1 else [])
+    if shape not in allowed and not _matches_unknown(shape, allowed):
+        raise ValueError(
+            f"Task {task.name!r} ({task.kind}) expects labels of shape "
+            f"(batch,) + one of {allowed}{hint}. Received: shape=(batch,) + {shape}"
+        )
+
+
+def _matches_unknown(shape, allowed):
+    """True when `shape` has unknown dims that could match one allowed shape."""
+    for a in allowed:
+        if len(a) == len(shape) and all(s is None or s == d for s, d in zip(shape, a)):
+            return True
+    return False
 
 
 def check_log_keys(keys: Sequence[str]) -> None:
@@ -369,6 +423,7 @@ class readable_data_errors:
 __all__ = [
     "check_data",
     "check_label_keys",
+    "check_label_spec",
     "check_labels",
     "check_log_keys",
     "check_sample_weight_keys",

@@ -44,6 +44,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import tensorflow as tf
 
+from mtl_keras._validators import check_choice, check_int, check_number
 from mtl_keras.data.per_task import (
     check_same_features,
     dataset_size,
@@ -150,40 +151,25 @@ class TaskSampler:
                 raise TypeError(
                     f"Expected a tf.data.Dataset for task {name!r}. Received: {ds!r}"
                 )
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"Expected batch_size to be an int >= 1. Received: {batch_size!r}")
-        if strategy not in STRATEGIES:
-            raise ValueError(
-                f"Expected strategy to be one of {list(STRATEGIES)}. "
-                f"Received: strategy={strategy!r}"
-            )
-        if mix not in MIXES:
-            raise ValueError(f"Expected mix to be one of {list(MIXES)}. Received: mix={mix!r}")
-        temperature_ok = float(temperature) > 0 and math.isfinite(temperature)
-        if strategy == "temperature" and not temperature_ok:
-            raise ValueError(
-                f"Expected a finite temperature > 0. Received: temperature={temperature!r}"
-            )
-        if num_epochs is not None and (not isinstance(num_epochs, int) or num_epochs < 1):
-            raise ValueError(f"Expected num_epochs to be an int >= 1. Received: {num_epochs!r}")
+        batch_size = check_int(batch_size, "batch_size", min_value=1)
+        check_choice(strategy, "strategy", STRATEGIES)
+        check_choice(mix, "mix", MIXES)
+        if strategy == "temperature":
+            check_number(temperature, "temperature", min_value=0, min_exclusive=True)
+        num_epochs = check_int(num_epochs, "num_epochs", min_value=1, allow_none=True)
         if strategy == "annealed" and num_epochs is None:
             raise ValueError(
                 "Annealed sampling moves from proportional to near-uniform over the "
                 "run: expected num_epochs (the total E). Received: num_epochs=None"
-            )
-        if shuffle_buffer is not None and (
-            not isinstance(shuffle_buffer, int) or shuffle_buffer < 1
-        ):
-            raise ValueError(
-                f"Expected shuffle_buffer to be an int >= 1 or None. Received: {shuffle_buffer!r}"
             )
         self.batch_size = batch_size
         self.strategy = strategy
         self.temperature = float(temperature)
         self.num_epochs = num_epochs
         self.mix = mix
-        self.shuffle_buffer = shuffle_buffer
-        self.seed = int(seed)
+        self.shuffle_buffer = check_int(shuffle_buffer, "shuffle_buffer", min_value=1,
+                                        allow_none=True)
+        self.seed = check_int(seed, "seed")
         self._weights = self._check_weights(weights, names) if strategy == "weights" else None
         if strategy != "weights" and weights is not None:
             raise ValueError(
@@ -207,11 +193,7 @@ class TaskSampler:
                 steps_per_epoch = math.ceil(sum(n) / batch_size)
             else:
                 steps_per_epoch = sum(math.ceil(k / batch_size) for k in n)
-        if not isinstance(steps_per_epoch, int) or steps_per_epoch < 1:
-            raise ValueError(
-                f"Expected steps_per_epoch to be an int >= 1. Received: {steps_per_epoch!r}"
-            )
-        self.steps_per_epoch = steps_per_epoch
+        self.steps_per_epoch = check_int(steps_per_epoch, "steps_per_epoch", min_value=1)
 
     # -------------------------------------------------------------- validation
     @staticmethod

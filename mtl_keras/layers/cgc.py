@@ -6,6 +6,7 @@ from typing import Sequence
 
 import keras
 
+from mtl_keras._validators import check_int
 from mtl_keras.layers.expert_gate import ExpertGate
 from mtl_keras.layers.mlp import MLP
 
@@ -68,13 +69,10 @@ class CGC(keras.layers.Layer):
         task_names = [str(n) for n in task_names]
         if not task_names:
             raise ValueError("Expected at least one task name. Received: task_names=[]")
-        for arg, value in (("num_task_experts", num_task_experts),
-                           ("num_shared_experts", num_shared_experts)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"Expected {arg} to be an int >= 1. Received: {arg}={value!r}")
         self.task_names = task_names
-        self.num_task_experts = num_task_experts
-        self.num_shared_experts = num_shared_experts
+        self.num_task_experts = check_int(num_task_experts, "num_task_experts", min_value=1)
+        self.num_shared_experts = check_int(num_shared_experts, "num_shared_experts",
+                                            min_value=1)
         self.expert_units = tuple(expert_units)
         self.expert_activation = expert_activation
         self.output_shared = bool(output_shared)

@@ -7,6 +7,8 @@ from typing import Sequence
 import keras
 from keras import ops
 
+from mtl_keras._validators import check_int, check_number, is_int
+
 
 @keras.saving.register_keras_serializable(package="mtl_keras")
 class ConvEncoder(keras.layers.Layer):
@@ -44,22 +46,17 @@ class ConvEncoder(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         filters = tuple(filters)
-        if not filters or any((not isinstance(f, int)) or f < 1 for f in filters):
+        if not filters or not all(is_int(f) and f >= 1 for f in filters):
             raise ValueError(
                 f"Expected filters to be a non-empty list of ints >= 1. Received: filters={filters!r}"
             )
-        if not isinstance(dense_units, int) or dense_units < 1:
-            raise ValueError(
-                f"Expected dense_units to be an int >= 1. Received: dense_units={dense_units!r}"
-            )
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"Expected 0 <= dropout < 1. Received: dropout={dropout!r}")
         self.filters = filters
-        self.kernel_size = int(kernel_size)
-        self.pool_size = int(pool_size)
-        self.dense_units = dense_units
+        self.kernel_size = check_int(kernel_size, "kernel_size", min_value=1)
+        self.pool_size = check_int(pool_size, "pool_size", min_value=1)
+        self.dense_units = check_int(dense_units, "dense_units", min_value=1)
         self.activation = activation
-        self.dropout = float(dropout)
+        self.dropout = check_number(dropout, "dropout", min_value=0, max_value=1,
+                                    max_exclusive=True)
         policy = self.dtype_policy
         self.convs = [
             keras.layers.Conv2D(f, self.kernel_size, padding="same", activation=activation,

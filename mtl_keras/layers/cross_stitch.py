@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from mtl_keras._validators import check_number
+
 
 @keras.saving.register_keras_serializable(package="mtl_keras")
 class CrossStitch(keras.layers.Layer):
@@ -42,11 +44,8 @@ class CrossStitch(keras.layers.Layer):
 
     def __init__(self, self_weight: float = 0.9, **kwargs):
         super().__init__(**kwargs)
-        if not 0.0 <= float(self_weight) <= 1.0:
-            raise ValueError(
-                f"Expected 0 <= self_weight <= 1. Received: self_weight={self_weight!r}"
-            )
-        self.self_weight = float(self_weight)
+        self.self_weight = check_number(self_weight, "self_weight", min_value=0,
+                                        max_value=1)
 
     def build(self, input_shape):
         shapes = [tuple(s) for s in input_shape] if isinstance(input_shape, (list, tuple)) \

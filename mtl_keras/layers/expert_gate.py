@@ -5,6 +5,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from mtl_keras._validators import check_int
+
 
 @keras.saving.register_keras_serializable(package="mtl_keras")
 class ExpertGate(keras.layers.Layer):
@@ -37,19 +39,10 @@ class ExpertGate(keras.layers.Layer):
 
     def __init__(self, num_experts: int, top_k: int | None = None, **kwargs):
         super().__init__(**kwargs)
-        if not isinstance(num_experts, int) or isinstance(num_experts, bool) or num_experts < 1:
-            raise ValueError(
-                f"Expected num_experts to be an int >= 1. Received: num_experts={num_experts!r}"
-            )
-        if top_k is not None and (
-            not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= num_experts
-        ):
-            raise ValueError(
-                f"Expected top_k to be None or an int in [1, num_experts={num_experts}] "
-                f"(it selects that many of the experts). Received: top_k={top_k!r}"
-            )
-        self.num_experts = num_experts
-        self.top_k = top_k
+        self.num_experts = check_int(num_experts, "num_experts", min_value=1)
+        # top_k selects that many of the experts.
+        self.top_k = check_int(top_k, "top_k", min_value=1, max_value=num_experts,
+                               allow_none=True)
         self.dense = keras.layers.Dense(num_experts, name="logits", dtype=self.dtype_policy)
 
     def build(self, input_shape):

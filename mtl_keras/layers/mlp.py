@@ -7,6 +7,8 @@ from typing import Sequence
 import keras
 from keras import ops
 
+from mtl_keras._validators import check_number, is_int
+
 
 def concat_inputs(inputs):
     """Flattens a tensor, list or dict of tensors into one `(batch, features)` tensor.
@@ -73,15 +75,14 @@ class MLP(keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         units = tuple(units)
-        if not units or any((not isinstance(u, int)) or u < 1 for u in units):
+        if not units or not all(is_int(u) and u >= 1 for u in units):
             raise ValueError(
                 f"Expected units to be a non-empty list of ints >= 1. Received: units={units!r}"
             )
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"Expected 0 <= dropout < 1. Received: dropout={dropout!r}")
         self.units = units
         self.activation = activation
-        self.dropout = float(dropout)
+        self.dropout = check_number(dropout, "dropout", min_value=0, max_value=1,
+                                    max_exclusive=True)
         self.batch_norm = bool(batch_norm)
         self.blocks = []
         for i, width in enumerate(units):

@@ -6,6 +6,8 @@ from typing import Sequence
 
 import keras
 
+from mtl_keras._validators import check_int, check_number, is_int
+
 
 @keras.saving.register_keras_serializable(package="mtl_keras")
 class TaskHead(keras.layers.Layer):
@@ -54,12 +56,15 @@ class TaskHead(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if not isinstance(units, int) or units < 1:
-            raise ValueError(f"Expected units to be an int >= 1. Received: units={units!r}")
-        self.units = units
-        self.hidden_units = tuple(int(u) for u in hidden_units)
+        self.units = check_int(units, "units", min_value=1)
+        self.hidden_units = tuple(hidden_units)
+        if not all(is_int(u) and u >= 1 for u in self.hidden_units):
+            raise ValueError("Expected hidden_units to be a list of ints >= 1. "
+                             f"Received: hidden_units={hidden_units!r}")
+        self.hidden_units = tuple(int(u) for u in self.hidden_units)
         self.activation = activation
-        self.dropout = float(dropout)
+        self.dropout = check_number(dropout, "dropout", min_value=0, max_value=1,
+                                    max_exclusive=True)
         self.output_activation = output_activation
         self.hidden_layers = []
         for i, width in enumerate(self.hidden_units):

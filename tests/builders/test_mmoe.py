@@ -51,5 +51,6 @@ def test_every_loss_weighting_method_and_a_gradient_method_train():
 def test_bad_input_raises_at_build_time():
     with pytest.raises(ValueError, match="num_experts to be an int >= 1"):
         _build(num_experts=0)
-    with pytest.raises(ValueError, match=r"top_k to be None or an int in \[1, num_experts=3\]"):
+    with pytest.raises(ValueError,
+                       match=r"Expected top_k to be None or an int in \[1, 3\]. Received: top_k=4"):
         _build(top_k=4)

@@ -202,7 +202,8 @@ def test_error_empty_dataset_of_unknown_cardinality():
 def test_error_bad_arguments():
     cases = [
         ({"strategy": "annealed"}, "expected num_epochs"),
-        ({"strategy": "temperature", "temperature": 0.0}, "temperature > 0"),
+        ({"strategy": "temperature", "temperature": 0.0},
+         "Expected temperature to be finite and > 0. Received: temperature=0.0"),
         ({"strategy": "sorted"}, "Expected strategy to be one of"),
         ({"mix": "tasks"}, "Expected mix to be one of"),
         ({"weights": {"a": 1.0}}, "used only by strategy='weights'"),

@@ -34,6 +34,7 @@ def test_mix_is_weighted_sum():
 def test_bad_arguments_raise():
     with pytest.raises(ValueError, match="Expected num_experts to be an int >= 1"):
         ExpertGate(0)
-    with pytest.raises(ValueError, match=r"top_k to be None or an int in \[1, num_experts=3\]"):
+    with pytest.raises(ValueError,
+                       match=r"Expected top_k to be None or an int in \[1, 3\]. Received: top_k=4"):
         ExpertGate(3, top_k=4)
     assert ExpertGate.from_config(ExpertGate(3, top_k=2).get_config()).top_k == 2
