@@ -5,7 +5,7 @@ import pytest
 
 import keras
 import mtl_keras as mtl
-from mtl_keras.tasks import validate_tasks
+from mtl_keras.tasks import validate_tasks, validate_weight
 
 
 def test_defaults_per_kind():
@@ -114,3 +114,14 @@ def test_metric_direction():
     assert t.metric_direction("mass_mae") == "min"
     assert t.metric_direction("loss") == "min"
     assert mtl.Task("s", "binary").metric_direction("s_auc") == "max"
+
+
+def test_validate_weight_uses_the_shared_validator():
+    assert validate_weight(2, "w") == 2.0 and isinstance(
+        validate_weight(np.float32(0.5), "w"), float)
+    with pytest.raises(ValueError, match=r"Expected the weight of task 'a' to be finite and "
+                                         r">= 0. Received: the weight of task 'a'=-1.0"):
+        mtl.Task("a", "binary", weight=-1.0)
+    with pytest.raises(ValueError, match="Expected w to be finite and >= 0. Received: w='1'"):
+        validate_weight("1", "w")
+

@@ -164,3 +164,35 @@ def test_check_values_names_every_rule():
     with pytest.raises(ValueError, match="Task 'm' \\(multilabel\\).*Received: 3"):
         validation.check_values([task], None, {"m": np.array([[0.0, 1.0], [3.0, 0.0]])})
     validation.check_values([task], None, {"m": np.array([[0.0, 1.0], [-1.0, 0.5]])})
+
+
+@pytest.mark.parametrize("task, shape, dtype", [
+    (mtl.Task("b", "binary"), (None,), "int32"),
+    (mtl.Task("b", "binary"), (8, 1), "bool"),
+    (mtl.Task("c", "multiclass", num_classes=3), (None,), "float32"),   # whole-number floats
+    (mtl.Task("m", "multilabel", num_classes=4), (None, 4), "int64"),
+    (mtl.Task("m", "multilabel", num_classes=4), (None, None), "float32"),  # unknown width
+    (mtl.Task("r", "regression"), (None,), "float64"),
+    (mtl.Task("r", "regression", output_size=2), (None, 2), "float32"),
+])
+def test_check_label_spec_accepts(task, shape, dtype):
+    validation.check_label_spec(task, shape, dtype)
+
+
+@pytest.mark.parametrize("task, shape, dtype, message", [
+    (mtl.Task("c", "multiclass", num_classes=3), (None, 3), "float32",
+     r"Task 'c' \(multiclass\) expects labels of shape \(batch,\) \+ one of \[\(\), \(1,\)\] "
+     r"\(class ids, not one-hot; use -1 for a missing label\). "
+     r"Received: shape=\(batch,\) \+ \(3,\)"),
+    (mtl.Task("m", "multilabel", num_classes=4), (None,), "float32",
+     r"one of \[\(4,\)\]. Received: shape=\(batch,\) \+ \(\)"),
+    (mtl.Task("r", "regression", output_size=2), (None,), "float32",
+     r"one of \[\(2,\)\]. Received: shape=\(batch,\) \+ \(\)"),
+    (mtl.Task("b", "binary"), (None,), "string",
+     r"Task 'b' \(binary\) expects numeric labels. Received: dtype=string"),
+])
+def test_check_label_spec_rejects(task, shape, dtype, message):
+    with pytest.raises(ValueError, match=message):
+        validation.check_label_spec(task, shape, dtype)
+    with pytest.raises(ValueError, match=message):     # the Task method is the same check
+        task.check_label_spec(shape, dtype)
