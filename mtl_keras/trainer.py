@@ -212,10 +212,82 @@ class MultiTaskTrainer:
         self._trackers.update_task_metrics(self._label_dict(y), y_pred, sample_weight)
         return self.get_metrics_result()
 
-    def train_step(self, data):
+    # ------------------------------------------------------- step observers
+    #: Callables run inside the train step, before the update (see `add_step_observer`).
+    _step_observers: tuple = ()
+
+    @property
+    def step_observers(self) -> tuple:
+        """The step observers, in the order they run (see `add_step_observer`)."""
+        return self._step_observers
+
+    @internals.untracked
+    def add_step_observer(self, observer) -> None:
+        """Runs `observer(x, y, sample_weight)` inside every training step, before the update.
+
+        The observer gets the replica's batch as the step unpacked it and runs
+        as graph code in the train function; it may read the model's
+        variables (their values before the step's update) but must not assign
+        them. It returns the tensors the rest of the step must wait for, or
+        None (then the step does not wait; TensorFlow still orders the
+        observer's reads of a variable before the update's writes). The
+        observers registered when the train function is made are bound into
+        it: an observer takes part in functions made after it is added
+        (`make_train_function(force=True)`), and removing it does not change
+        a function already made. `mtl_keras.affinity`'s callbacks use this
+        hook to measure chosen steps.
+
+        Args:
+            observer: A callable `(x, y, sample_weight) -> tensors or None`.
+
+        Raises:
+            TypeError: If `observer` is not callable.
+        """
+        if not callable(observer):
+            raise TypeError(
+                f"Expected observer to be a callable (x, y, sample_weight). Received: {observer!r}")
+        self._step_observers = self._step_observers + (observer,)
+
+    @internals.untracked
+    def remove_step_observer(self, observer) -> None:
+        """Removes `observer` (added by `add_step_observer`); no error if it is absent."""
+        self._step_observers = tuple(o for o in self._step_observers if o is not observer)
+
+    def make_train_function(self, force=False):
+        """`keras.Model.make_train_function`, with the step observers registered now bound in."""
+        if self.train_function is not None and not force:
+            return self.train_function
+        observers = self._step_observers
+        train_step = self.train_step
+
+        def observed_train_step(data):
+            return train_step(data, observers=observers)
+
+        # Keras makes the function from `self.train_step`, looked up during
+        # this call (tests/test_step_observers.py checks that it still does).
+        self.train_step = observed_train_step
+        try:
+            return super().make_train_function(force=force)
+        finally:
+            del self.train_step
+
+    def train_step(self, data, observers=None):
+        """One training step.
+
+        Args:
+            data: The batch, `(x, y)` or `(x, y, sample_weight)`.
+            observers: The step observers to run (default: the registered
+                ones; `make_train_function` passes those registered when it
+                is called). A subclass that overrides `train_step` takes this
+                argument and passes it on.
+        """
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         check = validation.assert_batch_values(self.tasks, x, y, sample_weight)
-        with tf.control_dependencies([check] if check is not None else []):
+        waits = [check] if check is not None else []
+        for observer in self._step_observers if observers is None else observers:
+            out = observer(x, y, sample_weight)
+            waits += [t for t in tf.nest.flatten(out) if t is not None]
+        with tf.control_dependencies(waits):
             if self._gradient_step is None:
                 return self._multi_worker_logs(super().train_step(data))
             y_pred, losses, weights, total = self._gradient_step(x, y, sample_weight)

@@ -18,14 +18,12 @@ share one dispatcher, which builds a function for each set of probes due on
 the same step. Probes need `steps_per_execution=1` (a probed step is one
 batch).
 
-How the probed function is made: the dispatcher sets `model.train_step` to
-the probed step on the instance for the time of one
-`model.make_train_function(force=True)` call, keeps the function Keras
-builds, and puts back the model's own `train_step` and the dispatcher as
-`model.train_function`; at the end of training the model's plain train
-function is restored. `MultiTaskModel` offers no hook for this (a public
-`make_train_function(step_fn)` or a list of step observers on
-`MultiTaskTrainer` would replace these few lines).
+How the probed function is made: the dispatcher adds one step observer
+(`MultiTaskModel.add_step_observer`) that runs the due probes' measurements,
+makes a train function with it (`make_train_function(force=True)`), keeps
+that function and removes the observer again, so the model's own train
+function stays free of it; the dispatcher is `model.train_function` during
+training, and the plain train function is restored at the end.
 """
 
 from __future__ import annotations
@@ -193,10 +191,8 @@ class _Dispatcher:
 
     def _build(self, probes):
         model = self.model
-        plain_step = model.train_step
 
-        def probed_step(data):
-            x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        def measure(x, y, sample_weight):
             # With several replicas: one measurement after the other, then the
             # step, or collectives without a data dependency could start in a
             # different order on each replica. On one replica they may overlap
@@ -209,13 +205,12 @@ class _Dispatcher:
                 with tf.control_dependencies(done):
                     out = tf.nest.flatten(probe.measure(model, x, y, sample_weight))
                 done = out if ordered else []
-            with tf.control_dependencies(done):
-                return plain_step(data)
+            return done
 
-        model.train_step = probed_step
+        model.add_step_observer(measure)
         try:
             model.make_train_function(force=True)
             return model.train_function
         finally:
-            del model.train_step
+            model.remove_step_observer(measure)
             model.train_function = self
