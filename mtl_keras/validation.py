@@ -169,6 +169,12 @@ def check_data(model, x: Any, y: Any, arg_name: str, sample_weight: Any = None) 
     """
     tasks = model.tasks
     check_sample_weight_keys(sample_weight, tasks)
+    if isinstance(x, tf.distribute.DistributedDataset):
+        # Distributed by the user (`strategy.distribute_datasets_from_function`
+        # or `experimental_distribute_dataset`): its per-replica element spec
+        # is checked when the step is traced (`check_label_keys`), its values
+        # batch by batch in the step, like any dataset's.
+        return x
     if isinstance(x, tf.data.Dataset):
         spec = x.element_spec
         if not isinstance(spec, tuple) or len(spec) < 2:

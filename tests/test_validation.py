@@ -196,3 +196,29 @@ def test_check_label_spec_rejects(task, shape, dtype, message):
         validation.check_label_spec(task, shape, dtype)
     with pytest.raises(ValueError, match=message):     # the Task method is the same check
         task.check_label_spec(shape, dtype)
+
+
+def test_a_dataset_distributed_by_the_user_trains_and_its_values_are_checked():
+    # `strategy.distribute_datasets_from_function` gives a DistributedDataset
+    # (not a tf.data.Dataset): fit takes it, and checks its values in the step.
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    tasks = [mtl.Task("c", "multiclass", num_classes=3), mtl.Task("r", "regression")]
+    x = np.arange(32, dtype="float32").reshape(16, 2) / 32.0
+    labels = {"c": np.array([0, 1, 2, -1] * 4, "int32"),
+              "r": np.linspace(0.0, 1.0, 16).astype("float32")}
+    with strategy.scope():
+        model = mtl.build_hard_sharing(keras.Input((2,)), mtl.backbones.mlp([4]), tasks)
+        model.compile(optimizer="sgd")
+
+    def distributed(c):
+        ds = tf.data.Dataset.from_tensor_slices((x, {**labels, "c": c}))
+        return strategy.distribute_datasets_from_function(
+            lambda ctx: ds.batch(ctx.get_per_replica_batch_size(8)))
+
+    history = model.fit(distributed(labels["c"]), epochs=1, verbose=0)
+    assert set(history.history) >= {"loss", "c_loss", "r_loss"}
+    bad = labels["c"].copy()
+    bad[9] = 3
+    with pytest.raises(ValueError, match=r"Task 'c' \(multiclass\) expects whole-number class "
+                                         r"ids from 0 to 2.*Received: 3"):
+        model.fit(distributed(bad), epochs=1, verbose=0)
