@@ -11,6 +11,7 @@ import yaml
 import mtl_keras as mtl
 from mtl_keras import cli
 from mtl_keras.commands import _common
+from mtl_keras.commands import affinity as affinity_command
 from mtl_keras.commands._common import RunConfig
 
 
@@ -167,7 +168,8 @@ def test_run_config_accepts_a_partition_of_the_tasks():
     ({"architecture": "grouped"},
      "Expected groups (architecture grouped) to be a list of non-empty lists of task names, "
      "such as [[species, sex], [body_mass]]. Received: groups=None"),
-    ({"architecture": "grouped", "groups": [["species"], []]}, "Received: groups=[['species'], []]"),
+    ({"architecture": "grouped", "groups": [["species"], []]},
+     "Received: groups=[['species'], []]"),
     ({"architecture": "grouped", "groups": "species"}, "Received: groups='species'"),
     ({"groups": [["species"]]},
      "Expected groups only with architecture grouped. Received: groups=[['species']] with "
@@ -194,3 +196,20 @@ def test_groups_that_miss_a_dataset_task_fail_before_training(tmp_path, monkeypa
     config.write_text("architecture: grouped\ngroups: [[species, sex]]\n")
     assert cli.main(["train", "--config", str(config), "--out", str(tmp_path / "o")]) == 2
     assert "in no group: ['body_mass']" in _error_line(capsys)
+
+
+def test_grouped_config_makes_data_spec_paths_absolute(tmp_path):
+    spec = {"train": "tables/train.csv", "test": {"paths": ["tables/t1.csv", "/abs/t2.csv"]},
+            "targets": {"y": "regression", "z": "binary"}}
+    config = RunConfig.from_dict({"data": spec, "epochs": 4}, base_dir=str(tmp_path))
+    fields = affinity_command.grouped_fields(config, ["y", "z"], "runs/affinity")
+    assert fields["data"]["train"] == str(tmp_path / "tables" / "train.csv")
+    assert fields["data"]["test"] == {"paths": [str(tmp_path / "tables" / "t1.csv"),
+                                                "/abs/t2.csv"]}
+    assert fields["data"]["targets"] == spec["targets"]
+    assert fields["tasks"] == ["y", "z"] and fields["epochs"] == 4
+    assert fields["out"] == "runs/affinity/grouped"
+    assert "architecture" not in fields and "groups" not in fields
+    # The config the verb writes is one train accepts, wherever it is read from.
+    grouped = {**fields, "architecture": "grouped", "groups": [["y"], ["z"]]}
+    assert RunConfig.from_dict(grouped, base_dir="/elsewhere").groups == [["y"], ["z"]]
