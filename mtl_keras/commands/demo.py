@@ -35,8 +35,8 @@ __all__ = ["add_parser", "demo", "run"]
 
 COMPARISONS = {"all_labelled": "comparison_all_labelled.json",
                "scarce_labels": "comparison_scarce_labels.json"}
-DEFAULTS = {"seeds": 5, "epochs": 30, "trials": 6}
-QUICK = {"seeds": 2, "epochs": 2, "trials": 1}
+DEFAULTS = {"seeds": 5, "epochs": 30, "trials": 6, "executions": 3}
+QUICK = {"seeds": 2, "epochs": 1, "trials": 1, "executions": 2}
 
 
 def add_parser(subparsers):
@@ -62,7 +62,8 @@ def add_parser(subparsers):
                    help="Share of its training labels it keeps, in (0, 1] (default: "
                         f"{default.fraction:g}).")
     p.add_argument("--quick", action="store_true",
-                   help="A smoke test: 2 seeds, 2 epochs, 1 search trial unless given.")
+                   help="A smoke test: 2 seeds, 1 epoch, 1 search trial checked on 2 "
+                        "seeds, unless given.")
     p.add_argument("--trials", type=_args.positive_int, default=None,
                    help=f"Loss-weight search trials (default: {DEFAULTS['trials']}, or "
                         f"{QUICK['trials']} with --quick).")
@@ -80,7 +81,8 @@ def run(args) -> int:
                             epochs=args.epochs or base["epochs"],
                             scarce_task=args.scarce_task, fraction=args.fraction)
     demo(out=args.out, settings=settings, tune=not args.no_tune,
-         trials=args.trials or base["trials"], export=not args.no_export)
+         trials=args.trials or base["trials"], executions=base["executions"],
+         export=not args.no_export)
     return 0
 
 
@@ -92,7 +94,7 @@ def command_line(settings, out: str) -> str:
 
 
 def demo(out="mtl_keras_runs/demo", settings=None, verbose=1, tune=True, trials=6,
-         export=True):
+         executions=3, export=True):
     """Runs the demo; returns a dict of what it measured and made.
 
     Args:
@@ -102,6 +104,8 @@ def demo(out="mtl_keras_runs/demo", settings=None, verbose=1, tune=True, trials=
         verbose: 1 prints a progress line per fit of the comparisons, 0 not.
         tune: Run the loss-weight search.
         trials: Its number of trials.
+        executions: Paired seeds on which the best trial must beat equal
+            weights to be kept (`_weight_search.demo_search`).
         export: Export and verify the saved model.
 
     Returns:
@@ -159,6 +163,10 @@ def demo(out="mtl_keras_runs/demo", settings=None, verbose=1, tune=True, trials=
         comparison.save(os.path.join(out, COMPARISONS[key]))
         result[key] = comparison
         result["verdicts"][key] = study.verdicts(comparison)
+    print("\n== Verdict ==")
+    print(study.summary(result["all_labelled"], "(a) All labelled"))
+    scarce = f"(b) {settings.scarce_task} on {100 * settings.fraction:g} % of its labels"
+    print(study.summary(result["scarce_labels"], scarce))
 
     print(f"\n== The hard-sharing model of the three tasks (seed {settings.first_seed}'s "
           "split) ==")
@@ -171,7 +179,7 @@ def demo(out="mtl_keras_runs/demo", settings=None, verbose=1, tune=True, trials=
           f"one head: model.task_model('species')")
     result.update(model=model, path=path, test=test, data=data)
     if tune:
-        result["tuning"] = _tune(data, out, settings, trials)
+        result["tuning"] = _tune(data, out, settings, trials, executions)
     if export:
         result["exports"] = _export(model, data, out)
     return result
@@ -197,7 +205,7 @@ def _train_model(data, settings):
     return model, {k: float(v) for k, v in test.items()}
 
 
-def _tune(data, out, settings, trials):
+def _tune(data, out, settings, trials, executions):
     from mtl_keras.commands._weight_search import demo_search, format_comparison
 
     search_epochs = max(2, min(settings.epochs, 25))
@@ -205,7 +213,7 @@ def _tune(data, out, settings, trials):
           "(KerasTuner RandomSearch, objective: Δm over equal weights on validation) ==")
     result = demo_search(data, epochs=search_epochs, max_trials=trials,
                          directory=os.path.join(out, "tune"), seed=settings.first_seed,
-                         units=settings.units, verbose=0,
+                         units=settings.units, verbose=0, executions=executions,
                          progress=lambda line: print(line, flush=True))
     print(format_comparison(result))
     return result

@@ -123,6 +123,16 @@ def test_report_sentences_and_cost():
             " training 78.0 s against 52.0 s per seed: 1.50x (50 % more time).") in text
 
 
+def test_summary_counts_and_detectable_effects():
+    # hard on body_mass: d = [0.01, -0.01, 0.02], s = sqrt(0.0007 / 3), half-width
+    # 4.3027 * s / sqrt(3) = 0.038; species: 4.3027 * 0.01 / sqrt(3) = 0.025.
+    line = study.summary(fixed_result(), "(a) All labelled")
+    assert line.startswith("(a) All labelled: of 4 model-task comparisons, helped 1, tied 1, "
+                           "lost 2. Half-widths of the 95 % intervals of the differences: "
+                           "species (hard) ±0.025, body_mass (hard) ±0.038, ")
+    assert line.endswith("smaller effects cannot be told from noise with 3 seeds.")
+
+
 def test_cost_names_the_auxiliary_tasks():
     (line, _) = study.cost_lines(fixed_result(auxiliary=["sex"]))
     assert line.endswith("; it also trains sex.")
@@ -204,6 +214,8 @@ def test_demo_prints_both_settings_saves_and_reloads(tmp_path, capsys, monkeypat
     assert "== (a) All tasks labelled" in printed
     assert "== (b) Scarce labels: sex keeps 15 % of its training labels (seed 0: " in printed
     assert printed.count("In plain words") == 2 and printed.count("In short:") == 2
+    assert "\n(a) All labelled: of 4 model-task comparisons, helped 1, tied 1, lost 2." in printed
+    assert "\n(b) sex on 15 % of its labels: of 4 model-task" in printed
     assert [e["verdict"] for e in result["verdicts"]["all_labelled"]] == [
         "helped", "tied", "lost", "lost"]
     for name in demo_command.COMPARISONS.values():
@@ -250,12 +262,13 @@ def test_demo_cli_tiny_real_run(tmp_path, capsys):
     assert cli.main(["demo", "--out", str(out), "--seeds", "2", "--epochs", "1", "--trials",
                      "1", "--no-export"]) == 0
     printed = capsys.readouterr().out
-    assert "seeds 0..1" in printed and "1 epochs" in printed
+    assert "seeds 0..1" in printed and "1 epoch," in printed
     assert printed.count("difference vs single_task [95 %]") == 2
-    # A table row ending in a verdict per model and task: hard sharing on 3 + 1 tasks.
+    # A table row ending in a verdict per model and task: hard sharing on 3 + 1 tasks,
+    # with GCS on the scarce task.
     rows = [l.split() for l in printed.splitlines() if l.split()[-1:] in
             [[v] for v in study.VERDICTS]]
-    assert sorted(r[0] for r in rows) == ["hard_sharing"] * 4 + ["hard_sharing_gcs"]
+    assert [r[0] for r in rows] == ["hard_sharing"] * 4 + ["hard_sharing_gcs"]
     # Progress: (a) 2 seeds x (3 single-task + 1 shared) fits, (b) 2 x (1 + 2).
     assert "fit 8/8 seed 1 hard_sharing" in printed
     assert "fit 6/6 seed 1 hard_sharing_gcs" in printed
@@ -273,7 +286,7 @@ def test_demo_cli_quick_exports(tmp_path, capsys):
     out = tmp_path / "run"
     assert cli.main(["demo", "--out", str(out), "--quick", "--no-tune"]) == 0
     printed = capsys.readouterr().out
-    assert "seeds 0..1" in printed and "2 epochs" in printed
+    assert "seeds 0..1" in printed and "1 epoch," in printed
     assert "penguins_int8.tflite" in printed and "serving/penguins/1" in printed
     assert (out / "export" / "serving" / "penguins" / "1" / "saved_model.pb").is_file()
     # Every float artifact agreed with the Keras model (the export fails otherwise).
