@@ -57,6 +57,7 @@ class DemoSettings:
         scarce_task: The main task of the scarce-label setting.
         fraction: Share of `scarce_task`'s labelled training birds that keep
             their label there, in (0, 1].
+        gcs: Also compare hard sharing with GCS in the scarce-label setting.
     """
 
     seeds: int = 5
@@ -67,6 +68,7 @@ class DemoSettings:
     batch_size: int = 32
     scarce_task: str = "sex"
     fraction: float = 0.1
+    gcs: bool = True
 
     def __post_init__(self):
         check_int(self.seeds, "seeds (intervals need at least 2)", min_value=2)
@@ -81,6 +83,8 @@ class DemoSettings:
         check_int(self.batch_size, "batch_size", min_value=1)
         check_choice(self.scarce_task, "scarce_task", TASKS)
         check_number(self.fraction, "fraction", min_value=0, max_value=1, min_exclusive=True)
+        if not isinstance(self.gcs, bool):
+            raise ValueError(f"Expected gcs to be True or False. Received: gcs={self.gcs!r}")
 
     @property
     def seed_list(self) -> list[int]:
@@ -143,7 +147,7 @@ def _configurations(settings: DemoSettings, scarce: bool):
 
     description = {"architecture": "hard_sharing", "units": units}
     configs = [Configuration("hard_sharing", hard, description=description)]
-    if scarce:
+    if scarce and settings.gcs:
         configs.append(Configuration("hard_sharing_gcs", hard,
                                      weighting=mtl.weighting.GCS(mode="representation"),
                                      description=description))

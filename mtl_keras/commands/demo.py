@@ -36,7 +36,7 @@ __all__ = ["add_parser", "demo", "run"]
 COMPARISONS = {"all_labelled": "comparison_all_labelled.json",
                "scarce_labels": "comparison_scarce_labels.json"}
 DEFAULTS = {"seeds": 5, "epochs": 30, "trials": 6, "executions": 3}
-QUICK = {"seeds": 2, "epochs": 1, "trials": 1, "executions": 2}
+QUICK = {"seeds": 2, "epochs": 1, "trials": 1, "executions": 2}  # no GCS, no search
 
 
 def add_parser(subparsers):
@@ -61,13 +61,16 @@ def add_parser(subparsers):
     p.add_argument("--fraction", type=_args.positive_float, default=default.fraction,
                    help="Share of its training labels it keeps, in (0, 1] (default: "
                         f"{default.fraction:g}).")
+    p.add_argument("--no-gcs", action="store_true",
+                   help="Leave hard sharing with GCS out of the scarce-label comparison.")
     p.add_argument("--quick", action="store_true",
-                   help="A smoke test: 2 seeds, 1 epoch, 1 search trial checked on 2 "
-                        "seeds, unless given.")
+                   help="A smoke test: 2 seeds, 1 epoch, no GCS, no loss-weight search "
+                        "(--trials N runs one, checked on 2 seeds), unless given.")
     p.add_argument("--trials", type=_args.positive_int, default=None,
                    help=f"Loss-weight search trials (default: {DEFAULTS['trials']}, or "
                         f"{QUICK['trials']} with --quick).")
-    p.add_argument("--no-tune", action="store_true", help="Skip the loss-weight search.")
+    p.add_argument("--no-tune", action="store_true",
+                   help="Skip the loss-weight search (the default with --quick).")
     p.add_argument("--no-export", action="store_true", help="Skip the export step.")
     p.set_defaults(run=run)
     return p
@@ -79,8 +82,10 @@ def run(args) -> int:
     base = QUICK if args.quick else DEFAULTS
     settings = DemoSettings(seeds=args.seeds or base["seeds"], first_seed=args.seed,
                             epochs=args.epochs or base["epochs"],
-                            scarce_task=args.scarce_task, fraction=args.fraction)
-    demo(out=args.out, settings=settings, tune=not args.no_tune,
+                            scarce_task=args.scarce_task, fraction=args.fraction,
+                            gcs=not (args.no_gcs or args.quick))
+    tune = not args.no_tune and (not args.quick or args.trials is not None)
+    demo(out=args.out, settings=settings, tune=tune,
          trials=args.trials or base["trials"], executions=base["executions"],
          export=not args.no_export)
     return 0
@@ -90,7 +95,7 @@ def command_line(settings, out: str) -> str:
     """The `mtl-keras demo` command that repeats a run with `settings`."""
     return (f"mtl-keras demo --seed {settings.first_seed} --seeds {settings.seeds} --epochs "
             f"{settings.epochs} --scarce-task {settings.scarce_task} --fraction "
-            f"{settings.fraction:g} --out {out}")
+            f"{settings.fraction:g}{'' if settings.gcs else ' --no-gcs'} --out {out}")
 
 
 def demo(out="mtl_keras_runs/demo", settings=None, verbose=1, tune=True, trials=6,
@@ -152,8 +157,9 @@ def demo(out="mtl_keras_runs/demo", settings=None, verbose=1, tune=True, trials=
             f"its training labels (seed {settings.first_seed}: {kept} of {labelled} birds; "
             "validation and test keep theirs), "
             f"{' and '.join(t for t in study.TASKS if t != settings.scarce_task)} keep all and "
-            f"are auxiliary tasks; single-task {settings.scarce_task} vs hard sharing (equal "
-            "weights, and GCS gating of the auxiliary gradients)")}
+            f"are auxiliary tasks; single-task {settings.scarce_task} vs hard sharing"
+            + (" (equal weights, and GCS gating of the auxiliary gradients)" if settings.gcs
+               else ""))}
     os.makedirs(out, exist_ok=True)
     for key, title in sections.items():
         print(f"\n== {title} ==", flush=True)

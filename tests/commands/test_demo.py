@@ -168,7 +168,7 @@ def test_scarce_regression_labels_become_nan():
 @pytest.mark.parametrize("kwargs, match", [
     ({"seeds": 1}, "seeds"), ({"epochs": 0}, "epochs"), ({"fraction": 0.0}, "fraction"),
     ({"fraction": 1.5}, "fraction"), ({"scarce_task": "beak"}, "scarce_task"),
-    ({"units": ()}, "units"), ({"learning_rate": 0}, "learning_rate"),
+    ({"units": ()}, "units"), ({"learning_rate": 0}, "learning_rate"), ({"gcs": 1}, "gcs"),
 ])
 def test_settings_are_checked(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -182,6 +182,8 @@ def test_settings_are_printed_as_a_command():
         "mtl-keras demo --seed 7 --seeds 3 --epochs 4 --scarce-task sex --fraction 0.15 "
         "--out runs/d")
     assert "seeds 7..9" in settings.describe() and "4 epochs" in settings.describe()
+    no_gcs = study.DemoSettings(seeds=2, gcs=False)
+    assert demo_command.command_line(no_gcs, "d").endswith("--fraction 0.1 --no-gcs --out d")
 
 
 # ------------------------------------------------------------------------ the verb
@@ -240,8 +242,8 @@ def test_demo_refuses_to_overwrite(tmp_path, capsys):
     assert cli.main(["demo", "--out", str(out), "--quick"]) == 2
     assert "comparison_scarce_labels.json' already exists" in capsys.readouterr().err
     (out / "comparison_scarce_labels.json").unlink()
-    (out / "tune").mkdir()
-    assert cli.main(["demo", "--out", str(out), "--quick", "--no-export"]) == 2
+    (out / "tune").mkdir()  # --quick runs no search unless --trials is given
+    assert cli.main(["demo", "--out", str(out), "--quick", "--trials", "1", "--no-export"]) == 2
     assert f"Expected a new location for the search. Received: {str(out / 'tune')!r}" in (
         capsys.readouterr().err)
 
@@ -284,9 +286,10 @@ def test_demo_cli_tiny_real_run(tmp_path, capsys):
 @pytest.mark.slow
 def test_demo_cli_quick_exports(tmp_path, capsys):
     out = tmp_path / "run"
-    assert cli.main(["demo", "--out", str(out), "--quick", "--no-tune"]) == 0
+    assert cli.main(["demo", "--out", str(out), "--quick"]) == 0
     printed = capsys.readouterr().out
-    assert "seeds 0..1" in printed and "1 epoch," in printed
+    assert "seeds 0..1" in printed and "1 epoch," in printed and "--no-gcs" in printed
+    assert "hard_sharing_gcs" not in printed and "Loss-weight search" not in printed
     assert "penguins_int8.tflite" in printed and "serving/penguins/1" in printed
     assert (out / "export" / "serving" / "penguins" / "1" / "saved_model.pb").is_file()
     # Every float artifact agreed with the Keras model (the export fails otherwise).
