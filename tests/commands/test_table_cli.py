@@ -185,6 +185,7 @@ def test_crosses_train_with_hard_sharing_only(tmp_path, capsys):
     assert model.trunk.get_layer("backbone").get_layer("feature_space") is not None
 
 
+@pytest.mark.slow
 def test_tune_and_export_on_a_table(tmp_path, capsys):
     config = write_config(tmp_path)
     code = cli.main(["tune", "--data", config, "--trials", "1", "--epochs", "1", "--units", "4",
