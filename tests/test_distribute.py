@@ -8,7 +8,6 @@ process per worker); the training code is `tests/distribute_script.py`.
 import importlib.util
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 
 import mtl_keras as mtl
+from tests._ports import free_ports
 
 SCRIPT = os.path.join(os.path.dirname(__file__), "distribute_script.py")
 # The stateful methods (GLS, DB-MTL and static weights are pure functions of the
@@ -75,20 +75,9 @@ def test_every_gradient_method_in_both_modes_under_mirrored_strategy_matches_one
         _assert_same_run(pair["single"], pair["mirrored"], method, rtol=1e-4, atol=1e-5)
 
 
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 @pytest.mark.slow
 def test_multi_worker_mirrored_strategy_two_processes_matches_one_device(tmp_path):
-    ports = _free_ports(2)
+    ports = free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     out = tmp_path / "chief.json"
     workers = []

@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -11,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from mtl_keras.data import DataSpec
+from tests._ports import free_ports
 from tests.commands._table import data_section, write_csv
 
 
@@ -60,17 +60,6 @@ def test_fewer_files_than_workers_shards_batches(tmp_path):
         source.raw_dataset(["row_id"], 8, shard=(2, 2))
 
 
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 @pytest.mark.slow
 def test_the_same_config_trains_on_two_workers(tmp_path):
     section, _ = _spec(tmp_path)
@@ -78,7 +67,7 @@ def test_the_same_config_trains_on_two_workers(tmp_path):
     config.write_text(json.dumps({"data": section, "epochs": 2, "batch_size": 16,
                                   "backbone": {"type": "mlp", "units": [8]},
                                   "weighting": "uncertainty", "out": str(tmp_path / "run")}))
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in free_ports(2)]}
     workers = []
     for index in range(2):
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_CONFIG=json.dumps(
