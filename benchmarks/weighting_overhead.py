@@ -15,14 +15,19 @@ OL-AUX) need auxiliary tasks: their models mark every second task (the binary
 ones) `auxiliary=True`.
 
     python benchmarks/weighting_overhead.py [--tasks 2 4 8] [--rounds 15] [--steps 40]
-        [--copies 3] [--methods dwa famo ...] [--write BENCHMARKS.md]
+        [--copies 3] [--methods dwa famo ...] [--log FILE [--resume]] [--write BENCHMARKS.md]
 
-`--write` replaces the `## Weighting overhead` section of that file.
+`--log` appends each finished task count's ratios to a JSON-lines file as soon
+as it is measured, so a long grid stopped half-way keeps what it measured;
+with `--resume` the task counts already in the log (with the same settings)
+are not measured again and the table is built from the log. `--write`
+replaces the `## Weighting overhead` section of that file.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import statistics
@@ -126,6 +131,28 @@ def measure(num_tasks, configs, rounds, steps, copies=1):
     return {label: statistics.median(r) for label, r in ratios.items()}
 
 
+def load_log(path, settings):
+    """{task count: {label: ratio}} from the log lines measured with `settings`.
+
+    Refuses a log written with other settings: mixing them in one table
+    would compare figures that are not comparable.
+    """
+    done = {}
+    if not path or not os.path.exists(path):
+        return done
+    with open(path) as f:
+        for number, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            entry = json.loads(line)
+            if entry["settings"] != settings:
+                raise SystemExit(f"error: {path} line {number} was measured with "
+                                 f"{entry['settings']}, this run asks for {settings}; "
+                                 "use another --log file")
+            done[entry["tasks"]] = entry["ratios"]
+    return done
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, nargs="+", default=[2, 4, 8])
@@ -135,14 +162,31 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--copies", type=int, default=1,
                         help="independently built copies of every model, all timed every round")
+    parser.add_argument("--log", default=None,
+                        help="JSON-lines file that receives each task count's ratios when done")
+    parser.add_argument("--resume", action="store_true",
+                        help="skip the task counts already in --log (same settings)")
     parser.add_argument("--write", default=None, help="Markdown file to update.")
     args = parser.parse_args(argv)
+    if args.resume and not args.log:
+        parser.error("--resume needs --log FILE")
+    if args.log and os.path.exists(args.log) and not args.resume:
+        parser.error(f"{args.log} exists: pass --resume to continue it, or another --log file")
     random.seed(0)
     names = args.methods or [n for n in mtl.weighting.available() if n != "static"]
     configs = variants(names)
-    results = {}
+    settings = {"methods": sorted(names), "rounds": args.rounds, "steps": args.steps,
+                "copies": args.copies}
+    results = {t: r for t, r in load_log(args.log, settings).items() if t in args.tasks}
     for t in args.tasks:
+        if t in results:
+            print(f"{t} tasks: from {args.log}", file=sys.stderr, flush=True)
+            continue
         results[t] = measure(t, configs, args.rounds, args.steps, args.copies)
+        if args.log:
+            with open(args.log, "a") as f:
+                f.write(json.dumps({"tasks": t, "settings": settings,
+                                    "ratios": results[t]}) + "\n")
         print(f"{t} tasks done", file=sys.stderr, flush=True)
     table = format_table(
         ["method"] + [f"{t} tasks" for t in args.tasks],
