@@ -31,7 +31,7 @@ from mtl_keras.weighting.rlw import RandomLossWeighting
 from mtl_keras.weighting.static import StaticWeighting
 from mtl_keras.weighting.uncertainty import UncertaintyWeighting
 # Auxiliary-task methods (they read the tasks' `auxiliary` flags).
-from mtl_keras.weighting.gcs import GCS, gcs, gcs_weighted
+from mtl_keras.weighting.gcs import GCS, gcs
 from mtl_keras.weighting.ol_aux import OLAux, ol_aux
 
 # name -> factory; each method module registers itself here.
@@ -63,7 +63,13 @@ _REGISTRY.update({
     "aligned_mtl": AlignedMTL,
     "upgrad": UPGrad,
 })
-_REGISTRY.update({"gcs": GCS, "gcs_weighted": gcs_weighted, "ol_aux": OLAux})
+# Auxiliary-task methods (they refuse a model without auxiliary tasks).
+_REGISTRY.update({
+    "gcs": GCS,
+    # GCS's weighted variant; it saves and loads as `GCS(weighted=True)`.
+    "gcs_weighted": functools.partial(GCS, weighted=True),
+    "ol_aux": OLAux,
+})
 
 
 def register(name: str, factory: Callable[[], Weighting]) -> None:

@@ -26,7 +26,7 @@ from mtl_keras.weighting import SharedGradientWeighting
 from mtl_keras.weighting.gradient_common import safe_sqrt
 from mtl_keras.weighting.numerics import finish, prepare
 
-__all__ = ["GCS", "auxiliary_flags", "auxiliary_mask", "gcs", "gcs_weighted"]
+__all__ = ["GCS", "auxiliary_flags", "auxiliary_mask", "gcs"]
 
 
 def auxiliary_mask(auxiliary, num_tasks: int, rule: str) -> tf.Tensor:
@@ -193,6 +193,3 @@ class GCS(SharedGradientWeighting):
         return config
 
 
-def gcs_weighted() -> GCS:
-    """`GCS(weighted=True)`, the registry's `"gcs_weighted"`."""
-    return GCS(weighted=True)

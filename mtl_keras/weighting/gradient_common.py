@@ -12,18 +12,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from mtl_keras._validators import check_number
 # Re-exported for code written against their old home.
 from mtl_keras.weighting.base import MODES, SharedGradientWeighting, resolve_seed  # noqa: F401
-
-
-def validate_number(value, name, low=None, high=None, low_inclusive=True):
-    """`_validators.check_number` under its old name and arguments.
-
-    Kept for modules written against it; new code calls `check_number`.
-    """
-    return check_number(value, name, min_value=low, max_value=high,
-                        min_exclusive=not low_inclusive)
 
 
 def _mix32(x):
