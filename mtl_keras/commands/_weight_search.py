@@ -87,14 +87,20 @@ class WeightSearch:
         learning_rate: Adam's learning rate.
         batch_size: Training batch size.
         verbose: Keras verbosity of the fits.
+        executions_per_trial: Trainings averaged per trial of the search,
+            seeded `seed`, ..., `seed + executions_per_trial - 1`; the noise
+            check uses the seeds after those.
     """
 
     def __init__(self, data, *, epochs: int, seed: int = 0, units: Sequence[int] = (16,),
-                 learning_rate: float = 0.01, batch_size: int = 32, verbose: int = 0):
-        self.data = data
-        self.tasks = list(data.tasks)
+                 learning_rate: float = 0.01, batch_size: int = 32, verbose: int = 0,
+                 executions_per_trial: int = 1):
         self.epochs = check_int(epochs, "epochs", min_value=1)
         self.seed = check_int(seed, "seed", min_value=0)
+        self.executions_per_trial = check_int(executions_per_trial, "executions_per_trial",
+                                              min_value=1)
+        self.data = data
+        self.tasks = list(data.tasks)
         self.verbose = verbose
         table = type(data).__name__ == "TableData"
         make = table_build_fn if table else penguins_build_fn
@@ -134,9 +140,9 @@ class WeightSearch:
                     progress: Callable[[str], Any] | None = None):
         """Do `weights` beat equal weights beyond seed-to-seed noise?
 
-        Trains `weights` and equal weights once per execution seed (`seed + 1`
-        ... `seed + executions`: seeds the search did not use, so the best
-        trial is not re-tested where it was selected), computes `objective`
+        Trains `weights` and equal weights once per execution seed (`seed +
+        executions_per_trial` onwards: seeds the search did not use, so the
+        best trial is not re-tested where it was selected), computes `objective`
         on each run's validation logs, and tests the paired gains
         (`mtl_keras.tuning.noise.check_against_reference`).
 
@@ -154,7 +160,7 @@ class WeightSearch:
         check_int(executions, "executions", min_value=2)
         scores = {"tuned": [], "equal": []}
         for i in range(executions):
-            seed = self.seed + 1 + i
+            seed = self.seed + self.executions_per_trial + i
             for label, w in (("tuned", weights), ("equal", self.equal_weights)):
                 logs, _ = self.train_eval(w, seed=seed)
                 scores[label].append(

@@ -6,6 +6,9 @@
    `--directory/--project-name` (an interrupted search resumes unless
    `--overwrite`; for a distributed search set KerasTuner's
    `KERASTUNER_TUNER_ID`, `KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT`).
+   With `--executions-per-trial k` each trial's objective is the mean of k
+   trainings seeded `--seed`, `--seed + 1`, ... (the same seeds for every
+   trial, so trials are compared execution by execution).
 3. Prints every trial, the Pareto front and the best weights, writes a PNG of
    the trials and a JSON report, then retrains the best weights from the same
    seed for the same epochs and prints their test metrics next to equal
@@ -66,6 +69,9 @@ def add_parser(subparsers):
                    help="Start afresh (default: resume the project if it exists).")
     p.add_argument("--plot", default=None,
                    help="PNG path (default <directory>/<project>/trials.png).")
+    p.add_argument("--executions-per-trial", type=_args.positive_int, default=1,
+                   help="Trainings averaged per trial (seeds seed, seed+1, ...; default 1): "
+                        "fewer trials chasing seed-to-seed noise, at k times the cost.")
     p.add_argument("--executions", type=_executions, default=3,
                    help="Paired executions (fresh seeds) on which the best weights must beat "
                         "equal weights beyond seed-to-seed noise to be kept (default 3; 0 "
@@ -124,7 +130,8 @@ def tune(args) -> dict:
             _data.require_split(data, split, "tune scores trials on validation and compares "
                                              "the weights on test")
     search = WeightSearch(data, epochs=args.epochs, seed=args.seed, units=list(args.units),
-                          learning_rate=args.learning_rate, batch_size=args.batch_size)
+                          learning_rate=args.learning_rate, batch_size=args.batch_size,
+                          executions_per_trial=args.executions_per_trial)
     space = dict(min_weight=args.min_weight, max_weight=args.max_weight, sampling=args.sampling,
                  step=args.step, fixed=fixed,
                  normalize=None if args.normalize == "none" else args.normalize)
@@ -149,10 +156,12 @@ def tune(args) -> dict:
     tuner = LossWeightTuner(
         search.hypermodel(objective=objective, baselines=baselines, **space), args.tuner,
         directory=args.directory, project_name=project_name, overwrite=args.overwrite,
-        **extra)
+        executions_per_trial=args.executions_per_trial, **extra)
     trials = "hyperband" if args.tuner == "hyperband" else args.trials
     print(f"Searching: {args.tuner}, objective {tuner.objective.name} "
-          f"({tuner.objective.direction}), {trials} trials of {args.epochs} epochs in {project}",
+          f"({tuner.objective.direction}), {trials} trials of {args.epochs} epochs"
+          + (f" x {args.executions_per_trial} seeds" if args.executions_per_trial > 1 else "")
+          + f" in {project}",
           flush=True)
     t_search = time.perf_counter()
     tuner.search(search.train, validation_data=search.val, epochs=args.epochs, verbose=0,

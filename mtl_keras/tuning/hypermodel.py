@@ -57,8 +57,14 @@ class LossWeightHyperModel(keras_tuner.HyperModel):
         normalize: `"mean"`, `"simplex"` or None.
         optimizer: Optimizer identifier, or a callable `optimizer(hp)`, used
             when `build_fn` returns an uncompiled model. Default `"adam"`.
-        seed: If set, `keras.utils.set_random_seed(seed)` before each build,
-            so that trials differ only by their hyperparameters.
+        seed: If set, every build is seeded (`keras.utils.set_random_seed`)
+            with `execution_seed(execution)` = `seed + execution`: the first
+            training of every trial starts from `seed`, the second (with
+            KerasTuner's `executions_per_trial=2`) from `seed + 1`, ... So
+            trials differ only by their hyperparameters execution by
+            execution (paired), and a trial's objective is averaged over
+            executions that differ in initialization, not only in data
+            order.
         name: HyperModel name.
 
     Raises:
@@ -150,6 +156,14 @@ class LossWeightHyperModel(keras_tuner.HyperModel):
         self.objective = objectives_lib.get(objective, baselines).validate(self.tasks)
         self.optimizer = optimizer
         self.seed = check_int(seed, "seed", allow_none=True)
+        #: Index of the trial's training the next `build` is for (0, 1, ...);
+        #: `LossWeightTuner`'s tuner sets it before each execution of a trial.
+        self.execution = 0
+
+    def execution_seed(self, execution: int) -> int | None:
+        """The seed of a trial's `execution`-th training (`seed + execution`; None without seed)."""
+        execution = check_int(execution, "execution", min_value=0)
+        return None if self.seed is None else self.seed + execution
 
     # ------------------------------------------------------------ the space
     def declare_weights(self, hp) -> dict[str, float]:
@@ -187,8 +201,9 @@ class LossWeightHyperModel(keras_tuner.HyperModel):
     # ------------------------------------------------------ build and fit
     def build(self, hp):
         weights = self.declare_weights(hp)
-        if self.seed is not None:
-            keras.utils.set_random_seed(self.seed)
+        seed = self.execution_seed(self.execution)
+        if seed is not None:
+            keras.utils.set_random_seed(seed)
         model = self.build_fn(hp, dict(weights))
         if not isinstance(model, MultiTaskModel):
             raise keras_tuner.errors.FatalTypeError(

@@ -43,9 +43,26 @@ def get_tuner_class(tuner: Any) -> type:
 
 
 class _ReportsTrials:
-    """Mixed into the chosen KerasTuner class: passes its trial hooks on to `trial_progress`."""
+    """Mixed into the chosen KerasTuner class: passes its trial hooks on to
+    `trial_progress`, and tells the hypermodel which execution of a trial it
+    builds for (so that execution `i` of every trial is seeded `seed + i`)."""
 
     trial_progress = None
+
+    def _build_and_fit_model(self, trial, *args, **kwargs):
+        # KerasTuner's hook around one execution (`Tuner.run_trial` calls it
+        # `executions_per_trial` times; AutoKeras overrides it too).
+        # tests/tuning/test_executions.py fails if KerasTuner stops calling it.
+        counts = self.__dict__.setdefault("_executions_run", {})
+        execution = counts.get(trial.trial_id, 0)
+        counts[trial.trial_id] = execution + 1
+        if isinstance(self.hypermodel, LossWeightHyperModel):
+            self.hypermodel.execution = execution
+        try:
+            return super()._build_and_fit_model(trial, *args, **kwargs)
+        finally:
+            if isinstance(self.hypermodel, LossWeightHyperModel):
+                self.hypermodel.execution = 0
 
     def on_trial_begin(self, trial):
         super().on_trial_begin(trial)
@@ -120,7 +137,9 @@ class LossWeightTuner:
             takes `max_epochs` in `tuner_kwargs`).
         seed: Seeds the oracle. Default: the hypermodel's `seed` (which also
             re-seeds every trial's initialization, so that trials differ only
-            by their hyperparameters).
+            by their hyperparameters). With `executions_per_trial=k` each
+            trial's objective is the mean over k trainings seeded `seed`,
+            `seed + 1`, ..., `seed + k - 1` (see `LossWeightHyperModel`).
         directory, project_name, overwrite: KerasTuner's project settings.
         **tuner_kwargs: More arguments of the tuner class (`max_epochs`,
             `executions_per_trial`, `num_initial_points`, ...).

@@ -59,6 +59,10 @@ def test_tune_bad_input_fails_before_training(tmp_path, capsys):
         assert message in captured.err, (extra, captured.err)
         assert "Equal weights: training" not in captured.out
     assert not os.listdir(tmp_path)
+    with pytest.raises(SystemExit) as info:  # a flag error, caught while parsing
+        cli.main(["tune", "--directory", str(tmp_path), "--executions-per-trial", "0"])
+    assert info.value.code == 2
+    assert "argument --executions-per-trial: expected an integer >= 1" in capsys.readouterr().err
 
 
 def test_tune_output_paths_are_checked_before_training(tmp_path, capsys):
