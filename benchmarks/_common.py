@@ -6,12 +6,15 @@ Python puts the running script's directory first on `sys.path`.
 
 from __future__ import annotations
 
+import csv
+import importlib.resources
+import json
 import os
 import platform
 import re
 import time
 
-__all__ = ["environment", "time_steps", "write_section"]
+__all__ = ["environment", "read_log", "time_steps", "wine_rows", "write_section"]
 
 
 def time_steps(model, iterator, steps: int) -> float:
@@ -78,3 +81,31 @@ def write_section(path: str, heading: str, body: str) -> None:
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
     os.replace(tmp, path)
+
+
+def read_log(path: str) -> list[dict]:
+    """The rows of a JSON-lines run log (none if the file does not exist).
+
+    Blank lines are skipped, and so is a line a kill cut off mid-write: the
+    run it recorded is not in the log, so a resumed benchmark measures it again.
+    """
+    if not path or not os.path.exists(path):
+        return []
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return rows
+
+
+def wine_rows() -> list[list[str]]:
+    """UCI Wine from scikit-learn's package data: 178 rows of 13 measurements and the
+    cultivar (0, 1, 2), as text cells (nothing is downloaded)."""
+    ref = importlib.resources.files("sklearn.datasets") / "data" / "wine_data.csv"
+    lines = ref.read_text(encoding="utf-8").splitlines()
+    return list(csv.reader(lines[1:]))  # the first line is "178,13,class_0,class_1,class_2"

@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.resources
 import json
 import os
 import time
@@ -116,8 +115,7 @@ def penguins_table(seed):
 
 
 def wine_table(seed):
-    ref = importlib.resources.files("sklearn.datasets") / "data" / "wine_data.csv"
-    rows = np.array([line.split(",") for line in ref.read_text().splitlines()[1:]], "float64")
+    rows = np.array(_common.wine_rows(), "float64")
     # Columns: 0 alcohol, 1 malic acid, 2 ash, 3 alcalinity, 4 magnesium, 5 total phenols,
     # 6 flavanoids, 7 nonflavanoid phenols, 8 proanthocyanins, 9 color intensity, 10 hue,
     # 11 OD280/OD315, 12 proline, 13 cultivar. 5 and 11 are near-copies of the assays.
@@ -208,16 +206,8 @@ def run(name, args):
 
 
 def load_log(path):
-    done = {}
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:  # a line cut off by a kill: that fit reruns
-                    continue
-                done[(row["seed"], row["key"])] = row
-    return done
+    """`{(seed, key): row}` of the fits in the log at `path`."""
+    return {(row["seed"], row["key"]): row for row in _common.read_log(path)}
 
 
 def main(argv=None):

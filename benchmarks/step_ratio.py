@@ -15,7 +15,8 @@ in the same session:
         --methods mgda cagrad --rounds 7)
 
 Only public API that has not changed since 2026-11-24 is used (builders,
-`Task(metrics=[])`, `weighting.get`, `compile`, `train_function`).
+`Task(metrics=[])`, `weighting.get`, `compile`, `train_function`), so that the
+script runs against older commits; it times steps with `_common.time_steps`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import os
 import random
 import statistics
 import sys
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -34,6 +34,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import mtl_keras as mtl  # noqa: E402
+from _common import time_steps  # noqa: E402
 
 FEATURES, BATCH, UNITS = 32, 128, [128, 128]
 
@@ -46,7 +47,7 @@ def _iterator(num_tasks):
     return iter(tf.data.Dataset.from_tensor_slices((x, y)).batch(BATCH).cache().repeat())
 
 
-def _train_function(num_tasks, name, mode):
+def _model(num_tasks, name, mode):
     keras.utils.set_random_seed(0)
     strategy = mtl.weighting.get(name)
     if mode:
@@ -56,15 +57,7 @@ def _train_function(num_tasks, name, mode):
     model = mtl.build_hard_sharing(keras.Input((FEATURES,)), mtl.backbones.mlp(UNITS), tasks)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), weighting=strategy)
     model.make_train_function()
-    return model.train_function
-
-
-def _seconds(function, iterator, steps):
-    start = time.perf_counter()
-    for _ in range(steps):
-        logs = function(iterator)
-    float(logs["loss"])
-    return time.perf_counter() - start
+    return model
 
 
 def main(argv=None):
@@ -78,17 +71,17 @@ def main(argv=None):
     iterator = _iterator(args.tasks)
     labels = [(f"{m} ({mode})", m, mode) for m in args.methods
               for mode in ("representation", "parameters")]
-    functions = {"static": _train_function(args.tasks, "static", None)}
-    functions.update({label: _train_function(args.tasks, m, mode) for label, m, mode in labels})
-    for function in functions.values():
-        _seconds(function, iterator, 5)  # tracing and compilation
+    models = {"static": _model(args.tasks, "static", None)}
+    models.update({label: _model(args.tasks, m, mode) for label, m, mode in labels})
+    for model in models.values():
+        time_steps(model, iterator, 5)  # tracing and compilation
     ratios = {label: [] for label, _, _ in labels}
     order = list(ratios)
     for r in range(args.rounds):
         random.shuffle(order)
         for label in order:
             pair = [label, "static"] if r % 2 == 0 else ["static", label]
-            t = {k: _seconds(functions[k], iterator, args.steps) for k in pair}
+            t = {k: time_steps(models[k], iterator, args.steps) for k in pair}
             ratios[label].append(t[label] / t["static"])
     for label, values in ratios.items():
         print(f"{args.tasks} tasks  {label:<32} {statistics.median(values):.3f}")

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import importlib.resources
 import json
 import os
 import sys
@@ -66,18 +65,12 @@ WINE_FRACTIONS = {"train": 0.7, "validation": 0.15, "test": 0.15}
 
 
 # ------------------------------------------------------------------ data
-def _wine_rows():
-    ref = importlib.resources.files("sklearn.datasets") / "data" / "wine_data.csv"
-    lines = ref.read_text(encoding="utf-8").splitlines()
-    return list(csv.reader(lines[1:]))  # the first line is "178,13,class_0,class_1,class_2"
-
-
-def _write_wine(path, blank=frozenset()):
+def _write_wine(path, rows, blank=frozenset()):
     """The Wine table as a user's CSV; the cultivar cell of rows in `blank` left empty."""
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["sample_id", *WINE_COLUMNS, "cultivar"])
-        for i, row in enumerate(_wine_rows()):
+        for i, row in enumerate(rows):
             cultivar = "" if i in blank else f"cultivar_{int(row[13]) + 1}"
             writer.writerow([i, *row[:13], cultivar])
 
@@ -95,16 +88,16 @@ def _wine_spec(path, seed):
 
 def wine(seed, work_dir, fraction=None):
     """The Wine `TableData` of `seed`'s split; with `fraction`, scarce cultivar labels."""
-    blank = set()
+    rows, blank = _common.wine_rows(), set()
     if fraction is not None:
-        keys = np.arange(len(_wine_rows()))
+        keys = np.arange(len(rows))
         split = HashSplit("sample_id", WINE_FRACTIONS, salt=f"seed{seed}")
         train = keys[split.assign(keys.astype("int64")).numpy() == 0]
         kept = max(1, int(round(fraction * len(train))))
         keep = np.random.default_rng([seed, 7]).choice(train, kept, replace=False)
         blank = set(np.setdiff1d(train, keep).tolist())
     path = os.path.join(work_dir, f"wine_seed{seed}_{'all' if fraction is None else 'scarce'}.csv")
-    _write_wine(path, blank)
+    _write_wine(path, rows, blank)
     return DataSpec.from_dict(_wine_spec(path, seed)).load()
 
 
@@ -119,11 +112,17 @@ TABLES = {"penguins": penguins, "wine": wine}
 
 
 # ---------------------------------------------------------------- models
-def configurations(units, scarce):
-    """The compared multi-task setups (the baseline is the first one with one task)."""
-    def hard(data, tasks):
+def _hard(units):
+    """`build(data, tasks)`: hard sharing over an MLP of `units` (with one task: single-task)."""
+    def build(data, tasks):
         return mtl.build_hard_sharing(data.inputs(), mtl.backbones.mlp(units), tasks,
                                       preprocessing=data.preprocessing())
+    return build
+
+
+def configurations(units, scarce):
+    """The compared multi-task setups (the baseline is `single_task`)."""
+    hard = _hard(units)
 
     def mmoe(data, tasks):
         return mtl.build_mmoe(data.inputs(), tasks, expert_units=units,
@@ -152,10 +151,8 @@ def configurations(units, scarce):
 
 
 def single_task(units):
-    def build(data, tasks):
-        return mtl.build_hard_sharing(data.inputs(), mtl.backbones.mlp(units), tasks,
-                                      preprocessing=data.preprocessing())
-    return Configuration("single", build, description={"arch": "hard", "units": list(units)})
+    return Configuration("single", _hard(units),
+                         description={"arch": "hard", "units": list(units)})
 
 
 def run(table, setting, args):

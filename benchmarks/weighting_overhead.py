@@ -38,7 +38,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from _common import environment, time_steps, write_section  # noqa: E402
+from _common import environment, read_log, time_steps, write_section  # noqa: E402
 
 import mtl_keras as mtl  # noqa: E402
 from mtl_keras._tables import format_table  # noqa: E402
@@ -138,18 +138,11 @@ def load_log(path, settings):
     would compare figures that are not comparable.
     """
     done = {}
-    if not path or not os.path.exists(path):
-        return done
-    with open(path) as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            entry = json.loads(line)
-            if entry["settings"] != settings:
-                raise SystemExit(f"error: {path} line {number} was measured with "
-                                 f"{entry['settings']}, this run asks for {settings}; "
-                                 "use another --log file")
-            done[entry["tasks"]] = entry["ratios"]
+    for entry in read_log(path):
+        if entry["settings"] != settings:
+            raise SystemExit(f"error: {path} holds ratios measured with {entry['settings']}, "
+                             f"this run asks for {settings}; use another --log file")
+        done[entry["tasks"]] = entry["ratios"]
     return done
 
 

@@ -1,4 +1,4 @@
-"""benchmarks/_common.py: the BENCHMARKS.md section writer and the train-step timer."""
+"""benchmarks/_common.py: section writer, step timer, run logs and the Wine rows."""
 
 import importlib.util
 import os
@@ -67,3 +67,16 @@ def test_time_steps_runs_the_train_function_and_returns_seconds_per_step(common)
     assert 0 < seconds < 60
     assert "CPU cores, TensorFlow" in common.environment()
 
+
+
+def test_read_log_skips_blank_lines_and_a_line_cut_off_by_a_kill(common, tmp_path):
+    log = tmp_path / "run.jsonl"
+    assert common.read_log(str(log)) == []
+    log.write_text('{"seed": 0, "key": "a"}\n\n{"seed": 1, "key": "b"}\n{"seed": 2, "ke')
+    assert common.read_log(str(log)) == [{"seed": 0, "key": "a"}, {"seed": 1, "key": "b"}]
+
+
+def test_wine_rows_are_the_packaged_table(common):
+    rows = common.wine_rows()
+    assert len(rows) == 178 and {len(r) for r in rows} == {14}
+    assert sorted({r[13] for r in rows}) == ["0", "1", "2"]
