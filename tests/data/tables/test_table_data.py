@@ -178,7 +178,7 @@ def _generated_csv(path, n):
     return str(path)
 
 
-def test_pipeline_memory_stays_flat_as_rows_grow_thirtyfold(tmp_path):
+def test_pipeline_memory_stays_flat_as_rows_grow_sixtyfold(tmp_path):
     def load_and_read(path):
         with _PeakRss() as peak:
             data = DataSpec(source=path, split={"key": "id"}, targets=["y", "z"],
@@ -188,15 +188,17 @@ def test_pipeline_memory_stays_flat_as_rows_grow_thirtyfold(tmp_path):
         return data, peak.growth
 
     small = _generated_csv(tmp_path / "small.csv", 20_000)
-    large = _generated_csv(tmp_path / "large.csv", 600_000)
+    large = _generated_csv(tmp_path / "large.csv", 1_200_000)
     load_and_read(small)  # warm-up: TensorFlow's allocators, traced functions
     _, small_growth = load_and_read(small)
     data, large_growth = load_and_read(large)
     size = os.path.getsize(large)
-    assert size > 25e6  # 30x the rows: about 26 MB of CSV
-    # Holding the table would need at least its bytes (parsed tensors need more); streaming
-    # stays within allocator noise (measured: 2-7 MB of growth at 20k, 200k and 600k rows).
-    assert large_growth < small_growth + 0.4 * size, (small_growth, large_growth, size)
+    assert size > 50e6  # 60x the rows: about 53 MB of CSV
+    # Holding the table would need at least its bytes (pandas needs 3.5x them); streaming
+    # stays within allocator noise, which does not grow with the rows (measured: 2-11 MB
+    # of growth at 20k, 200k, 600k and 1.2M rows, the most at 200k). The noise is why the
+    # file is this large: half its bytes is well clear of it.
+    assert large_growth < small_growth + 0.5 * size, (small_growth, large_growth, size)
 
     model = mtl.build_hard_sharing(data.inputs(), mtl.backbones.mlp([8]), data.tasks,
                                    preprocessing=data.preprocessing())
