@@ -82,6 +82,7 @@ class MultiTaskModel(MultiTaskTrainer, keras.Model):
         self.weighting = None
         self._trackers = None
         self._gradient_step = None
+        self._loss_step = None
         self.built = True
 
     # ----------------------------------------------------------------- basics

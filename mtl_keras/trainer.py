@@ -4,7 +4,8 @@ Like Keras' own `Trainer` (which `keras.Model` inherits beside `Layer`), this
 base class holds the training half of the model: `compile` (losses and
 metrics from the tasks, a weighting strategy), the masked per-task losses of
 a step (`step_losses`), one record of every step in `StepTrackers`, the
-gradient-method step (`GradientStep`), and the data checks of
+step objects (`LossStep` for loss-level methods, `GradientStep` for gradient
+methods), and the data checks of
 `fit`/`evaluate`. `MultiTaskModel` holds the architecture and serialization.
 
 It relies on the model's architecture interface: `tasks`, `task_names`,
@@ -24,6 +25,7 @@ from mtl_keras import validation
 from mtl_keras import weighting as weighting_lib
 from mtl_keras.gradient_step import GradientStep
 from mtl_keras.layers.penalty_layer import PenaltyLayer
+from mtl_keras.loss_step import LossStep
 from mtl_keras.step_record import StepLosses, StepTrackers, task_sample_weight
 
 
@@ -112,6 +114,7 @@ class MultiTaskTrainer:
             has_regularization=bool(self.losses))
         self._gradient_step = (GradientStep(self, jit_compile)
                                if strategy.combines_gradients else None)
+        self._loss_step = None if strategy.combines_gradients else LossStep(self)
 
     @property
     def penalty_layers(self) -> list[PenaltyLayer]:
@@ -191,6 +194,15 @@ class MultiTaskTrainer:
                           if terms else None)
         return StepLosses(sums, counts, local, present, regularization, penalties)
 
+    def weighted_total(self, losses: StepLosses, training: bool = True):
+        """`(total, weights)`: the strategy's weighted task losses plus regularization."""
+        global_losses = ops.stop_gradient(_replica_sum(losses.local))
+        total, weights = self.weighting.combine(losses.local, global_losses, losses.present,
+                                                training)
+        if losses.regularization is not None:
+            total = total + losses.regularization
+        return total, weights
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """The optimized loss of a batch: the weighted task losses plus regularization.
 
@@ -200,11 +212,7 @@ class MultiTaskTrainer:
         if self.weighting is None:
             raise ValueError("Call `compile()` before training or evaluating the model.")
         losses = self.step_losses(y, y_pred, sample_weight)
-        global_losses = ops.stop_gradient(_replica_sum(losses.local))
-        total, weights = self.weighting.combine(losses.local, global_losses, losses.present,
-                                                training)
-        if losses.regularization is not None:
-            total = total + losses.regularization
+        total, weights = self.weighted_total(losses, training)
         self._trackers.record(losses, weights if training else None)
         return total
 
@@ -283,14 +291,16 @@ class MultiTaskTrainer:
         """
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         check = validation.assert_batch_values(self.tasks, x, y, sample_weight)
-        waits = [check] if check is not None else []
+        waits = []
         for observer in self._step_observers if observers is None else observers:
             out = observer(x, y, sample_weight)
             waits += [t for t in tf.nest.flatten(out) if t is not None]
-        with tf.control_dependencies(waits):
-            if self._gradient_step is None:
-                return self._multi_worker_logs(super().train_step(data))
-            y_pred, losses, weights, total = self._gradient_step(x, y, sample_weight)
+        if self._gradient_step is None:
+            # Its outputs come after the check; its forward pass may not (`LossStep`).
+            y_pred, losses, weights, total = self._loss_step(x, y, sample_weight, check, waits)
+        else:
+            with tf.control_dependencies(([] if check is None else [check]) + waits):
+                y_pred, losses, weights, total = self._gradient_step(x, y, sample_weight)
         self._trackers.record(losses, weights)
         self.track_total_loss(internals.unscale_loss_for_distribution(total),
                               tf.shape(tf.nest.flatten(x)[0])[0])
