@@ -20,6 +20,7 @@ from mtl_keras.data.tables.feature_column import (
 )
 from mtl_keras.data.tables.hash_split import HashSplit
 from mtl_keras.data.tables.parquet_source import ParquetSource
+from mtl_keras.data.tables.row_shuffle import shuffle_rows
 from mtl_keras.data.tables.sources import TableSource, source_from_config
 from mtl_keras.data.tables.table_data import TableData
 from mtl_keras.data.tables.target_column import TARGET_KINDS, TargetColumn
@@ -43,5 +44,6 @@ __all__ = [
     "TargetColumn",
     "TfdsSource",
     "build_feature_space",
+    "shuffle_rows",
     "source_from_config",
 ]

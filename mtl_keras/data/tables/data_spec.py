@@ -84,6 +84,12 @@ class DataSpec:
             distinct labels is a class target, else regression.
         hashing_dim: Bins of hashed features without `num_bins`.
         rows: Rows per split found when resolved (informative).
+        cache: None (default): `TableData.dataset` reads, parses and converts
+            the files every epoch (memory stays flat however large the
+            table); `"memory"`: it keeps each split's converted rows in
+            memory after the first epoch, so later epochs skip the files
+            (for tables that fit in memory; on a 2-core CPU a small model's
+            step then no longer waits on parsing, see BENCHMARKS.md).
         base_dir: Directory that relative file paths are relative to.
 
     Example:
@@ -112,7 +118,8 @@ class DataSpec:
                  invalid_values: str = "error", sample_rows: int = 10_000,
                  max_categories: int = 100, max_integer_categories: int = 10,
                  max_inferred_classes: int = 10, hashing_dim: int = 32,
-                 rows: Mapping[str, int] | None = None, base_dir: str | None = None):
+                 rows: Mapping[str, int] | None = None, cache: str | None = None,
+                 base_dir: str | None = None):
         given = {"train": train, "validation": validation, "test": test}
         if source is not None:
             if any(v is not None for v in given.values()):
@@ -161,6 +168,11 @@ class DataSpec:
                                  f"Received: {name}={value!r}")
             setattr(self, name, value)
         self.rows = None if rows is None else dict(rows)
+        if cache not in (None, "memory"):
+            raise ValueError("Expected cache None (read the files every epoch) or 'memory' "
+                             f"(keep the converted rows after the first epoch). "
+                             f"Received: cache={cache!r}")
+        self.cache = cache
         self._check_columns()
 
     def _check_columns(self):
@@ -259,7 +271,8 @@ class DataSpec:
         fields = {"targets": list(self.targets), "features": self.features,
                   "crosses": list(self.crosses), "exclude": list(self.exclude),
                   "na_values": list(self.na_values), "invalid_values": self.invalid_values,
-                  "rows": self.rows, **{k: getattr(self, k) for k in _INT_OPTIONS}}
+                  "rows": self.rows, "cache": self.cache,
+                  **{k: getattr(self, k) for k in _INT_OPTIONS}}
         if self.source is not None:
             fields.update(source=self.source, split=self.split)
         else:
@@ -289,6 +302,8 @@ class DataSpec:
         config.update({k: getattr(self, k) for k in _INT_OPTIONS})
         if self.rows is not None:
             config["rows"] = dict(self.rows)
+        if self.cache is not None:
+            config["cache"] = self.cache
         return config
 
     @classmethod
@@ -307,7 +322,7 @@ class DataSpec:
         if not isinstance(config, Mapping):
             raise TypeError(f"Expected the data spec to be a dict. Received: {config!r}")
         known = ("targets", "features", "train", "validation", "test", "source", "split",
-                 "crosses", "exclude", "na_values", "invalid_values", "rows",
+                 "crosses", "exclude", "na_values", "invalid_values", "rows", "cache",
                  *_INT_OPTIONS)
         unknown = sorted(set(config) - set(known))
         if unknown:

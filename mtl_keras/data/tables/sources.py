@@ -99,6 +99,7 @@ class TableSource(abc.ABC):
         seed: int | None = None,
         with_location: bool = False,
         shard: tuple[int, int] | None = None,
+        shuffle_parts: bool | None = None,
     ) -> tf.data.Dataset:
         """Batches `{column: 1-D tensor}` of the raw values of `columns`.
 
@@ -114,6 +115,8 @@ class TableSource(abc.ABC):
                 worker of several. With at least `num_shards` parts, whole
                 parts (files) `index, index + num_shards, ...`; otherwise every
                 `num_shards`-th batch, from `index`.
+            shuffle_parts: Read the parts in a shuffled order (seeded, new
+                each epoch); default: when `shuffle_buffer > 0`.
 
         Returns:
             A `tf.data.Dataset` of dicts of 1-D tensors.
@@ -132,7 +135,9 @@ class TableSource(abc.ABC):
             if by_part:
                 parts = parts.shard(count, index)
                 num_parts = len(range(index, self.num_parts, count))
-        if shuffle_buffer > 0:
+        if shuffle_parts is None:
+            shuffle_parts = shuffle_buffer > 0
+        if shuffle_parts:
             parts = parts.shuffle(num_parts, seed=seed, reshuffle_each_iteration=True)
 
         @tf.autograph.experimental.do_not_convert
@@ -144,7 +149,7 @@ class TableSource(abc.ABC):
         else:
             ds = parts.interleave(read, cycle_length=min(num_parts, 4),
                                   num_parallel_calls=tf.data.AUTOTUNE,
-                                  deterministic=shuffle_buffer == 0)
+                                  deterministic=not shuffle_parts)
         ds = self._to_batches(ds, columns, batch_size, shuffle_buffer, seed, with_location)
         if shard is not None and not by_part:
             ds = ds.shard(*shard)

@@ -8,9 +8,12 @@ import keras
 import tensorflow as tf
 
 from mtl_keras.data.tables.feature_column import build_feature_space
+from mtl_keras.data.tables.row_shuffle import shuffle_rows
 from mtl_keras.data.tables.sources import source_from_config
 
 DEFAULT_SHUFFLE_BUFFER = 10_000
+# Rows a source reads, splits and converts at a time (at least one batch).
+READ_ROWS = 2048
 
 
 class TableData:
@@ -86,19 +89,21 @@ class TableData:
     def dataset(self, split: str = "train", batch_size: int = 32, shuffle: bool | None = None,
                 seed: int = 0, shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER,
                 tasks: Sequence[str] | None = None,
-                input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
+                input_context: tf.distribute.InputContext | None = None,
+                cache: str | bool | None = None) -> tf.data.Dataset:
         """Streams a split as `(features, {task: label})` batches.
 
-        Rows are read, parsed and converted by `tf.data` in parallel and
-        prefetched; shuffling uses a buffer of `shuffle_buffer` rows (and a new
-        file order each epoch), so memory does not grow with the table.
+        Rows are read, parsed and converted by `tf.data` in parallel, in
+        chunks, and prefetched; shuffling permutes windows of `shuffle_buffer`
+        consecutive rows (`shuffle_rows`, a new permutation and file order
+        each epoch), so memory does not grow with the table.
 
         Args:
             split: `"train"`, `"validation"` or `"test"` (one the spec has).
             batch_size: Rows per batch.
             shuffle: Shuffle (seeded, new order each epoch); default: train only.
             seed: Seed of the shuffles.
-            shuffle_buffer: Rows in the shuffle buffer.
+            shuffle_buffer: Rows per shuffled window.
             tasks: Only these tasks' labels (default: every task), for a model
                 of some of the tasks.
             input_context: For `strategy.distribute_datasets_from_function`
@@ -108,6 +113,10 @@ class TableData:
                 files than workers) in batches of
                 `input_context.get_per_replica_batch_size(batch_size)`;
                 `batch_size` is then the global batch.
+            cache: `"memory"`: keep the split's converted rows in memory
+                after the first epoch (later epochs skip reading and
+                parsing; they are still shuffled); False: read the files
+                every epoch; None (default): the spec's `cache`.
 
         Example (each worker runs the same script with its `TF_CONFIG`):
 
@@ -118,6 +127,10 @@ class TableData:
         if split not in self.spec.splits:
             raise ValueError(f"Expected a split among {self.spec.splits}. Received: split={split!r}")
         targets = self._targets(tasks)
+        if not (cache is None or cache is False or cache == "memory"):
+            raise ValueError("Expected cache 'memory', False (read the files every epoch) or "
+                             f"None (the spec's). Received: cache={cache!r}")
+        cache = self.spec.cache if cache is None else (cache or None)
         shuffle = split == "train" if shuffle is None else shuffle
         read = next(r for r in self.spec.reads() if split in r.splits)
         shard = None
@@ -127,7 +140,7 @@ class TableData:
         ds = self._pipeline(read.source, batch_size, labels=targets,
                             shuffle_buffer=shuffle_buffer if shuffle else 0, seed=seed,
                             split=None if isinstance(read.split, str) else (read.split, split),
-                            shard=shard)
+                            shard=shard, cache=cache)
         if shard is not None:  # sharded here: tf.distribute must not shard it again
             options = tf.data.Options()
             options.experimental_distribute.auto_shard_policy = \
@@ -177,7 +190,7 @@ class TableData:
                               shuffle_buffer=0, seed=None, split=None, keep=list(keep))
 
     def _pipeline(self, source, batch_size, labels, shuffle_buffer, seed, split, keep=(),
-                  shard=None):
+                  shard=None, cache=None):
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"Expected batch_size to be an int >= 1. Received: {batch_size!r}")
         na_values = self.spec.na_values
@@ -187,8 +200,12 @@ class TableData:
         columns = [f.column for f in features] + [t.column for t in targets] + list(keep)
         if split is not None:
             columns.append(split[0].key)
-        ds = source.raw_dataset(list(dict.fromkeys(columns)), batch_size,
-                                shuffle_buffer=shuffle_buffer, seed=seed, shard=shard)
+        # Rows are read, split and converted in chunks of at least `READ_ROWS`
+        # (vectorized ops, few dataset elements), shuffled after conversion.
+        # A cache keeps the first epoch's order: the files are then read in order.
+        ds = source.raw_dataset(list(dict.fromkeys(columns)), max(batch_size, READ_ROWS),
+                                seed=seed, shard=shard,
+                                shuffle_parts=shuffle_buffer > 0 and cache is None)
         if split is not None:
             hash_split, name = split
 
@@ -209,6 +226,10 @@ class TableData:
 
         ds = ds.map(tf.autograph.experimental.do_not_convert(convert),
                     num_parallel_calls=tf.data.AUTOTUNE)
+        if cache == "memory":
+            ds = ds.cache()
+        if shuffle_buffer > 0:
+            ds = shuffle_rows(ds, shuffle_buffer, seed)
         return ds.rebatch(batch_size).prefetch(tf.data.AUTOTUNE)
 
     def save_spec(self, path: str) -> str:

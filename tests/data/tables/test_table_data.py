@@ -47,6 +47,45 @@ def test_batches_by_hand(tmp_path):
         data.dataset("validation")
 
 
+def _rows(dataset):
+    """One epoch's rows (their `x`), in the order they come."""
+    order = [float(v) for x, _ in dataset for v in x["x"].numpy().ravel()]
+    return order
+
+
+def test_memory_cache_serves_later_epochs_without_the_file(tmp_path):
+    path = _table(tmp_path, 300)
+    spec = dict(targets=["price", "sold"], features=["x", "city"], source=path,
+                split={"key": "id"})
+    data = DataSpec(**spec, cache="memory").load()
+    assert data.spec.to_dict()["cache"] == "memory"
+    cached = data.dataset("train", batch_size=16, shuffle_buffer=64, seed=3)
+    streamed = data.dataset("train", batch_size=16, shuffle_buffer=64, seed=3, cache=False)
+    first = _rows(cached)
+    assert sorted(first) == sorted(_rows(streamed))  # the same rows
+    os.remove(path)
+    second = _rows(cached)  # read from memory: the file is gone
+    assert sorted(second) == sorted(first) and second != first  # reshuffled
+    with pytest.raises(tf.errors.NotFoundError):
+        _rows(streamed)
+    with pytest.raises(ValueError, match=r"Expected cache 'memory', False .* or None"):
+        data.dataset("train", cache="disk")
+
+
+def test_shuffled_epochs_mix_rows_beyond_a_batch_and_differ(tmp_path):
+    data = DataSpec(targets=["price"], features=["x"], source=_table(tmp_path, 400),
+                    split={"key": "id"}).load()
+    ds = data.dataset("train", batch_size=16, shuffle_buffer=128, seed=0)
+    first, second = _rows(ds), _rows(ds)
+    file_order = _rows(data.dataset("train", batch_size=16, shuffle=False))
+    assert sorted(first) == sorted(second) == sorted(file_order)
+    assert first != second != file_order
+    # Windows of 128 rows: each of the first 128 rows comes from the file's first 128.
+    assert set(first[:128]) == set(file_order[:128])
+    # Within a window the order is a fresh permutation: far from the file's.
+    assert sum(a == b for a, b in zip(first[:128], file_order[:128])) < 16
+
+
 def test_hash_split_batches_have_the_requested_size(tmp_path):
     data = DataSpec(targets=["price"], features=["x"], source=_table(tmp_path, 500),
                     split={"key": "id"}).load()
