@@ -154,6 +154,7 @@ def _after(waits, structure):
         flat[i] = t
     return tf.nest.pack_sequence_as(structure, flat, expand_composites=True)
 
+
 __all__ = [
     "LossStep",
     "forward_may_assign",
