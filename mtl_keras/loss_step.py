@@ -32,11 +32,32 @@ costs about as much as none (BENCHMARKS.md, "MultiTaskModel overhead").
 from __future__ import annotations
 
 import warnings
+from typing import Any, NamedTuple
 
 import keras
 import tensorflow as tf
 
 from mtl_keras import _keras_internals as internals
+
+
+class LossStepOutput(NamedTuple):
+    """What one `LossStep` call returns, each available only after the check and waits.
+
+    Attributes:
+        y, sample_weight: The batch's labels and sample weights, as the step
+            read them (what the model's metrics should read too).
+        y_pred: The predictions.
+        losses: The step's `StepLosses`.
+        weights: The strategy's task weights.
+        total: The optimized loss (this replica's share, as Keras' `loss`).
+    """
+
+    y: Any
+    sample_weight: Any
+    y_pred: Any
+    losses: Any
+    weights: Any
+    total: Any
 
 
 class LossStep:
@@ -65,11 +86,7 @@ class LossStep:
             waits: Other tensors the update must wait for (step observers).
 
         Returns:
-            `(y_pred, losses, weights, total)`: the predictions, the step's
-            `StepLosses`, the strategy's task weights and the optimized loss
-            (this replica's share, as Keras' `loss`), each available only
-            after the check and `waits` (so are the trackers and metrics that
-            read them).
+            A `LossStepOutput`.
         """
         model = self.model
         after = ([] if check is None else [check]) + list(waits)
@@ -86,13 +103,13 @@ class LossStep:
                 scaled = model.optimizer.scale_loss(total)
             variables = model.trainable_variables
             grads = tape.gradient(scaled, variables) if variables else []
-        # What reads the labels (losses, total, gradients) comes after the
-        # check; the rest waits through identities (one per tensor: each is an
-        # op of the step).
-        y_pred, weights = _after(after, (y_pred, weights))
+        # What reads the labels (losses, total, gradients, the metrics) comes
+        # after the check.
+        weights = _after(after, weights)  # a strategy's weights may be constants
+        output = LossStepOutput(y, sample_weight, y_pred, losses, weights, total)
         if not variables:
             warnings.warn("The model does not have any trainable weights.")
-            return y_pred, losses, weights, total
+            return output
         if waits:  # the observers are not upstream of the gradients
             grads = _after(waits, grads)
 
@@ -111,7 +128,7 @@ class LossStep:
         else:
             with tf.control_dependencies(after):
                 apply()
-        return y_pred, losses, weights, total
+        return output
 
 
 # Preprocessing layers whose variables `adapt` sets and `call` only reads.
@@ -157,5 +174,6 @@ def _after(waits, structure):
 
 __all__ = [
     "LossStep",
+    "LossStepOutput",
     "forward_may_assign",
 ]

@@ -297,7 +297,9 @@ class MultiTaskTrainer:
             waits += [t for t in tf.nest.flatten(out) if t is not None]
         if self._gradient_step is None:
             # Its outputs come after the check; its forward pass may not (`LossStep`).
-            y_pred, losses, weights, total = self._loss_step(x, y, sample_weight, check, waits)
+            # The metrics read the labels it read (the same ops for the masks).
+            y, sample_weight, y_pred, losses, weights, total = self._loss_step(
+                x, y, sample_weight, check, waits)
         else:
             with tf.control_dependencies(([] if check is None else [check]) + waits):
                 y_pred, losses, weights, total = self._gradient_step(x, y, sample_weight)
