@@ -105,7 +105,7 @@ def measure(data, batch_size: int, rounds: int, cache) -> dict:
     memory_it = iter(memory)
     _common.time_steps(model, memory_it, 40)  # trace, fill the cache, warm up
     dataset = data.dataset("train", batch_size, cache=cache)
-    _, batches = pipeline_rate(dataset)  # the first epoch (fills a cache)
+    pipeline_rate(dataset)  # the first epoch, untimed (fills a cache)
     rates, waits, step_rates = [], [], []
     for _ in range(rounds):
         rate, batches = pipeline_rate(dataset)
@@ -161,8 +161,8 @@ def main(argv=None) -> int:
         "*pipeline*: `TableData.dataset('train')` alone over an epoch after the first (read, "
         "parse, fill missing cells, shuffle windows of 10,000 rows, batch; prefetched); with "
         "*cache* `memory` (`DataSpec(cache='memory')`) the epochs after the first read the "
-        "converted rows from memory and only shuffle and batch them. *step*: the compiled training step on batches already in "
-        "memory; the FeatureSpace encodings (normalization, lookups, one-hot) run inside the "
+        "converted rows from memory and only shuffle and batch them. *step*: the compiled "
+        "training step on batches already in memory; the FeatureSpace encodings (normalization, lookups, one-hot) run inside the "
         "model, which takes raw columns. *waiting*: `1 - t_memory / t_streamed` over one "
         "epoch's steps fed from the file and from memory (target < 5 %). *load*: the "
         "DataSpec pass (type inference sample, statistics, vocabularies, classes)."])

@@ -297,7 +297,8 @@ class MultiTaskTrainer:
             waits += [t for t in tf.nest.flatten(out) if t is not None]
         if self._gradient_step is None:
             # Its outputs come after the check; its forward pass may not (`LossStep`).
-            # The metrics read the labels it read (the same ops for the masks).
+            # The metrics read the labels it returns, which waited for the check
+            # (the predictions did not), so no metric counts a rejected batch.
             y, sample_weight, y_pred, losses, weights, total = self._loss_step(
                 x, y, sample_weight, check, waits)
         else:
