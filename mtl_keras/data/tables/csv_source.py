@@ -11,6 +11,9 @@ import tensorflow as tf
 
 from mtl_keras.data.tables.sources import TableSource, expand_paths, number_rows
 
+# A blank line: nothing, or only ASCII whitespace (what `tf.strings.strip` removes).
+_BLANK = r"[ \t\n\v\f\r]*"
+
 
 class CsvSource(TableSource):
     """Rows of CSV files, streamed: lines are read, shuffled and batched, then parsed.
@@ -169,14 +172,17 @@ class CsvSource(TableSource):
         defaults = [""] * len(names)
 
         def decode(lines, parts=None, rows=None):
-            lines = tf.strings.regex_replace(lines, "\r$", "")
-            keep = tf.strings.length(tf.strings.strip(lines)) > 0
-            lines = tf.boolean_mask(lines, keep)
-            fields = tf.io.decode_csv(lines, defaults, field_delim=self.delimiter)
+            # `TextLineDataset` already dropped the line ends, `\r\n` too.
+            # Blank lines are rare: masked out only when a chunk has one.
+            blank = tf.strings.regex_full_match(lines, _BLANK)
+            located = (lines,) if parts is None else (lines, parts, rows)
+            located = tf.cond(tf.reduce_any(blank),
+                              lambda: tuple(tf.boolean_mask(t, ~blank) for t in located),
+                              lambda: located)
+            fields = tf.io.decode_csv(located[0], defaults, field_delim=self.delimiter)
             batch = {c: fields[i] for c, i in zip(columns, index)}
             if parts is not None:
-                batch["__part__"] = tf.boolean_mask(parts, keep)
-                batch["__row__"] = tf.boolean_mask(rows, keep)
+                batch["__part__"], batch["__row__"] = located[1:]
             return batch
 
         if not with_location:

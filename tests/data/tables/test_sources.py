@@ -50,6 +50,22 @@ def test_csv_shards_are_read_with_their_lines(tmp_path):
     assert source.location(1, 2) == f"{tmp_path / 'b.csv'} line 2"
 
 
+def test_csv_crlf_whitespace_lines_and_empty_edge_cells(tmp_path):
+    # Windows line ends everywhere (a quoted last field too), lines of only
+    # spaces or tabs (skipped, but counted), and TSV cells empty at either end.
+    _write(tmp_path / "w.csv", 'x,city\r\n1,"Oslo"\r\n  \r\n\t\r\n2,Rome\r\n')
+    got = _rows(CsvSource(str(tmp_path / "w.csv")), ["x", "city"], batch_size=8,
+                with_location=True)
+    assert got["city"] == [b"Oslo", b"Rome"] and got["x"] == [b"1", b"2"]
+    assert got["__row__"] == [2, 5]
+    with gzip.open(tmp_path / "w.csv.gz", "wt", newline="") as f:
+        f.write("x,city\r\n3,Paris\r\n")
+    assert _rows(CsvSource(str(tmp_path / "w.csv.gz")), ["city"], batch_size=8) \
+        == {"city": [b"Paris"]}
+    tsv = CsvSource(_write(tmp_path / "e.tsv", "a\tb\tc\n\t2\t\n"))
+    assert _rows(tsv, ["a", "b", "c"], batch_size=4) == {"a": [b""], "b": [b"2"], "c": [b""]}
+
+
 def test_csv_shuffle_reads_every_row_once_in_another_order(tmp_path):
     for k in range(3):
         _write(tmp_path / f"part-{k}.csv",

@@ -23,6 +23,23 @@ def test_parse_numbers_from_text():
     assert invalid.numpy().tolist() == [False] * 6 + [True] * 4
 
 
+def test_missing_markers_are_literal_compared_stripped_and_may_be_numbers():
+    markers = ("-999", "?", "N/A", "(none)", "a.b", "\u2014", " x ")
+    raw = tf.constant(["-999", " -999 ", "-9990", "?", "N/A", "NA", "(none)", "axb",
+                       "a.b", "\u2014", "x", "\t", "", " 4 "])
+    values, invalid = parse_numbers(raw, markers)
+    missing = np.isnan(values.numpy()) & ~invalid.numpy()
+    # Markers are literal ("a.b" does not match "axb", "?" is no regex), compared
+    # with the stripped cell (so " x " marks "x"), and "" (or only spaces) is missing.
+    assert missing.tolist() == [True, True, False, True, True, False, True, False,
+                                True, True, True, True, True, False]
+    assert invalid.numpy().tolist() == [False, False, False, False, False, True, False, True,
+                                        False, False, False, False, False, False]
+    assert values.numpy()[[2, 13]].tolist() == [-9990.0, 4.0]
+    assert to_text(raw, markers).numpy().tolist()[:8] == [
+        b"", b"", b"-9990", b"", b"", b"NA", b"", b"axb"]
+
+
 def test_parse_numbers_from_float_column():
     values, invalid = parse_numbers(tf.constant([1.0, np.nan, np.inf], tf.float64), ())
     np.testing.assert_array_equal(values.numpy()[:1], [1.0])
