@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import keras
 import tensorflow as tf
+from keras.src import backend as _backend
 from keras.src.backend.tensorflow import trainer as _tf_trainer
 from keras.src.losses import loss as _loss_module
 from keras.src.trainers import compile_utils as _compile_utils
@@ -103,6 +104,23 @@ FIT_VALIDATION_KWARG = "_use_cached_eval_dataset"
 def is_fit_validation_call(evaluate_kwargs: dict) -> bool:
     """Whether `evaluate` was called by `fit` for its per-epoch validation."""
     return bool(evaluate_kwargs.get(FIT_VALIDATION_KWARG, False))
+
+
+def mean_metric_function(metric, y_pred):
+    """The per-sample function of a plain mean metric, or None.
+
+    For a `MeanMetricWrapper` (accuracy, MAE, MSE, a wrapped function) whose
+    `update_state` is Keras' own and when `y_pred` carries no Keras mask,
+    `update_state(y, p, sample_weight=w)` adds `sum(fn(y, p) * w)` to its
+    `total` and `sum(w)` to its `count`; `update_masked` does that with
+    fewer ops. None for any other metric (it then calls `update_state`).
+    """
+    if (not isinstance(metric, keras.metrics.MeanMetricWrapper)
+            or type(metric).update_state is not keras.metrics.MeanMetricWrapper.update_state
+            or _backend.get_keras_mask(y_pred) is not None):
+        return None
+    fn, kwargs = metric._fn, metric._fn_kwargs
+    return lambda y_true, y_pred: fn(y_true, y_pred, **kwargs)
 
 
 def symbolic_build_hook_exists() -> bool:

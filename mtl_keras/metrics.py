@@ -1,4 +1,4 @@
-"""`TaskMeans`: one metric that tracks a per-task mean for every task at once."""
+"""`TaskMeans` (a per-task mean for every task at once) and masked metric updates."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Sequence
 import keras
 from keras import ops
 
-from mtl_keras._keras_internals import MetricsList
+from mtl_keras._keras_internals import MetricsList, mean_metric_function
 
 
 @keras.saving.register_keras_serializable(package="mtl_keras")
@@ -115,7 +115,42 @@ class TaskMetricsList(MetricsList):
         return {m.name: m.result() for m in self._real_metrics}
 
 
+def update_masked(metric: keras.metrics.Metric, y_true, y_pred, mask, count=None) -> None:
+    """`metric.update_state(y_true, y_pred, sample_weight=mask)`, with fewer ops when it can.
+
+    A task's metrics count only its labelled samples (`mask` is 0 for the
+    others, their sample weight otherwise). For a plain mean metric
+    (`keras.metrics.MeanMetricWrapper`: accuracy, MAE, MSE, a wrapped
+    function) the update is done directly: its per-sample values, averaged
+    over any trailing axes, times `mask` are added to its total and `count`
+    (`sum(mask)`, which the caller may pass when it has it) to its count,
+    the same state Keras' own `update_state` reaches in about half the ops,
+    which matters with many tasks. Any other metric (AUC, RMSE, ...) gets
+    its own `update_state`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> m = keras.metrics.MeanAbsoluteError()
+    >>> update_masked(m, np.array([[1.0], [5.0]]), np.array([[2.0], [0.0]]),
+    ...               mask=np.array([1.0, 0.0]))
+    >>> float(m.result())   # the second sample is unlabelled
+    1.0
+    """
+    fn = mean_metric_function(metric, y_pred)
+    if fn is None:
+        metric.update_state(y_true, y_pred, sample_weight=mask)
+        return
+    values = ops.cast(fn(y_true, y_pred), metric.dtype)
+    if len(values.shape) > 1:
+        values = ops.mean(values, axis=tuple(range(1, len(values.shape))))
+    mask = ops.cast(mask, metric.dtype)
+    metric.total.assign_add(ops.sum(values * mask))
+    metric.count.assign_add(ops.sum(mask) if count is None else ops.cast(count, metric.dtype))
+
+
 __all__ = [
     "TaskMeans",
     "TaskMetricsList",
+    "update_masked",
 ]

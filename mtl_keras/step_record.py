@@ -17,7 +17,7 @@ from keras import ops
 
 from mtl_keras import _keras_internals as internals
 from mtl_keras import validation
-from mtl_keras.metrics import TaskMeans, TaskMetricsList
+from mtl_keras.metrics import TaskMeans, TaskMetricsList, update_masked
 from mtl_keras.tasks import Task
 
 
@@ -38,6 +38,8 @@ class StepLosses(NamedTuple):
             and penalties, scaled for distribution, or None when there are none.
         penalties: One value per `PenaltyLayer` of the model (in the order of
             its log entries), None where the layer adds no penalty.
+        labels: Each task's `(clean_labels, mask)` as `Task.prepare_labels`
+            returned them, which the task's metrics read too.
     """
 
     sums: object
@@ -46,6 +48,7 @@ class StepLosses(NamedTuple):
     present: object
     regularization: object
     penalties: list
+    labels: tuple = ()
 
 
 class StepTrackers:
@@ -113,16 +116,27 @@ class StepTrackers:
             if value is not None:
                 mean.update_state(value)
 
-    def update_task_metrics(self, labels: dict, y_pred: dict, sample_weight=None) -> None:
-        """Updates every task's metrics on its labelled samples only."""
-        for task, task_metrics in zip(self.tasks, self.task_metrics):
-            clean, mask = task.prepare_labels(
-                labels[task.label_key], task_sample_weight(sample_weight, task))
+    def update_task_metrics(self, labels: dict, y_pred: dict, sample_weight=None,
+                            losses: StepLosses | None = None) -> None:
+        """Updates every task's metrics on its labelled samples only.
+
+        With the step's `losses` the metrics read the labels and masks (and
+        counts) the losses were computed from, instead of preparing them again.
+        """
+        prepared = losses.labels if losses is not None and losses.labels else None
+        counts = (ops.unstack(losses.counts, len(self.tasks)) if prepared
+                  else [None] * len(self.tasks))
+        for i, (task, task_metrics) in enumerate(zip(self.tasks, self.task_metrics)):
+            if prepared:
+                clean, mask = prepared[i]
+            else:
+                clean, mask = task.prepare_labels(
+                    labels[task.label_key], task_sample_weight(sample_weight, task))
             pred = y_pred[task.name]
             if task.kind == "binary":
                 clean = ops.cast(clean, pred.dtype)
             for metric in task_metrics:
-                metric.update_state(clean, pred, sample_weight=mask)
+                update_masked(metric, clean, pred, mask, counts[i])
 
 
 def task_sample_weight(sample_weight, task: Task):

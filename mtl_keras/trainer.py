@@ -176,13 +176,14 @@ class MultiTaskTrainer:
         labels = self._label_dict(y)
         validation.check_label_keys(labels, self.tasks)
         validation.check_sample_weight_keys(sample_weight, self.tasks)
-        sums, counts = [], []
+        sums, counts, prepared = [], [], []
         for task in self.tasks:
             clean, mask = task.prepare_labels(
                 labels[task.label_key], task_sample_weight(sample_weight, task))
             values = task.loss_values(clean, y_pred[task.name])
             sums.append(ops.sum(values * mask))
             counts.append(ops.sum(mask))
+            prepared.append((clean, mask))
         sums, counts = ops.stack(sums), ops.stack(counts)
         global_counts = _replica_sum(counts)
         local = ops.divide_no_nan(sums, global_counts)
@@ -192,7 +193,8 @@ class MultiTaskTrainer:
         terms += [ops.cast(p, "float32") for p in penalties if p is not None]
         regularization = (ops.sum([internals.scale_loss_for_distribution(t) for t in terms])
                           if terms else None)
-        return StepLosses(sums, counts, local, present, regularization, penalties)
+        return StepLosses(sums, counts, local, present, regularization, penalties,
+                          tuple(prepared))
 
     def weighted_total(self, losses: StepLosses, training: bool = True):
         """`(total, weights)`: the strategy's weighted task losses plus regularization."""
@@ -307,7 +309,9 @@ class MultiTaskTrainer:
         self._trackers.record(losses, weights)
         self.track_total_loss(internals.unscale_loss_for_distribution(total),
                               tf.shape(tf.nest.flatten(x)[0])[0])
-        return self._multi_worker_logs(self.compute_metrics(x, y, y_pred, sample_weight))
+        # The metrics read the labels and masks the losses were computed from.
+        self._trackers.update_task_metrics(self._label_dict(y), y_pred, sample_weight, losses)
+        return self._multi_worker_logs(self.get_metrics_result())
 
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)

@@ -75,3 +75,49 @@ def test_auxiliary_flag_is_validated_and_saved():
         mtl.Task("r", "regression", auxiliary="yes")
     with pytest.raises(ValueError, match="at least one main"):
         mtl.build_hard_sharing(keras.Input((4,)), mtl.backbones.mlp([8]), [task])
+
+
+# ------------------------------------------------------------ masked metric updates
+def _masked_metrics():
+    from mtl_keras.metrics import update_masked
+
+    y_cls = np.array([2, 0, 1, 1])
+    p_cls = np.array([[0.1, 0.2, 0.7], [0.8, 0.1, 0.1], [0.6, 0.3, 0.1], [0.2, 0.5, 0.3]],
+                     "float32")
+    y_reg = np.array([[1.0, 2.0], [0.0, 0.0], [3.0, 3.0], [5.0, 1.0]], "float32")
+    p_reg = np.array([[2.0, 2.0], [1.0, 1.0], [3.0, 0.0], [5.0, 5.0]], "float32")
+    mask = np.array([1.0, 0.0, 0.5, 2.0], "float32")  # unlabelled, then sample weights
+    cases = [
+        (keras.metrics.SparseCategoricalAccuracy(), y_cls, p_cls),
+        (keras.metrics.MeanAbsoluteError(), y_reg, p_reg),
+        (keras.metrics.MeanMetricWrapper(lambda y, p: keras.ops.abs(y - p)), y_reg, p_reg),
+        (keras.metrics.RootMeanSquaredError(), y_reg, p_reg),  # not a plain mean
+    ]
+    return update_masked, cases, mask
+
+
+def test_update_masked_hand_computed():
+    update_masked, cases, mask = _masked_metrics()
+    # Accuracy: samples 0, 2, 3 are right, wrong, right -> (1 + 0 + 2) / 3.5.
+    # MAE per sample: 0.5, (1), 1.5, 2.0 -> (0.5 + 0.75 + 4) / 3.5; the wrapped
+    # per-element |y - p| is averaged over its last axis first, as Keras does.
+    # RMSE: squared errors 0.5, 4.5, 8 -> sqrt((0.5 + 2.25 + 16) / 3.5).
+    expected = [3 / 3.5, 5.25 / 3.5, 5.25 / 3.5, np.sqrt(18.75 / 3.5)]
+    for (metric, y, p), want in zip(cases, expected):
+        update_masked(metric, y, p, mask)
+        assert float(metric.result()) == pytest.approx(want, rel=1e-6), metric.name
+    # The caller's count (the task's labelled weight, from the losses) is the count.
+    metric = keras.metrics.MeanAbsoluteError()
+    update_masked(metric, cases[1][1], cases[1][2], mask, count=np.float32(3.5))
+    assert float(metric.count) == 3.5
+
+
+def test_update_masked_reaches_the_state_of_keras_own_update():
+    update_masked, cases, mask = _masked_metrics()
+    references = [metric for metric, _, _ in _masked_metrics()[1]]
+    for (metric, y, p), reference in zip(cases, references):
+        for _ in range(2):
+            update_masked(metric, y, p, mask)
+            reference.update_state(y, p, sample_weight=mask)
+        for got, want in zip(metric.variables, reference.variables):
+            np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-6)
