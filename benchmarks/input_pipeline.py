@@ -11,8 +11,9 @@ same hard-sharing model ([64, 64] trunk on `data.preprocessing()`):
 
 * pipeline rate: rows/s of `data.dataset("train")` alone (read, parse,
   convert, shuffle, batch; prefetched), one epoch per round, after a first
-  untimed epoch; without a cache and with `cache="memory"` (later epochs read
-  the converted rows from memory);
+  untimed epoch; without a cache, with `cache="memory"` (later epochs read
+  the converted rows from memory) and with `cache="disk"` (from files the
+  first epoch wrote);
 * step rate: rows/s the compiled training step consumes from batches already
   in memory (the FeatureSpace encodings run inside the model, so they are in
   the step: the model takes raw columns);
@@ -132,7 +133,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as directory:
         paths = write_table(directory, args.rows)
         for (label, path), cache in itertools.product(zip(("CSV", "Parquet"), paths),
-                                                      (False, "memory")):
+                                                      (False, "memory", "disk")):
             start = time.perf_counter()
             data = spec(path).load()
             load = time.perf_counter() - start
@@ -161,7 +162,8 @@ def main(argv=None) -> int:
         "*pipeline*: `TableData.dataset('train')` alone over an epoch after the first (read, "
         "parse, fill missing cells, shuffle windows of 10,000 rows, batch; prefetched); with "
         "*cache* `memory` (`DataSpec(cache='memory')`) the epochs after the first read the "
-        "converted rows from memory and only shuffle and batch them. *step*: the compiled "
+        "converted rows from memory and only shuffle and batch them, with `disk` "
+        "(`cache='disk'`) from the files the first epoch wrote to a temporary directory. *step*: the compiled "
         "training step on batches already in memory; the FeatureSpace encodings (normalization, lookups, one-hot) run inside the "
         "model, which takes raw columns. *waiting*: `1 - t_memory / t_streamed` over one "
         "epoch's steps fed from the file and from memory (target < 5 %). *load*: the "

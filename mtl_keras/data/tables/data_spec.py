@@ -54,6 +54,22 @@ def _columns(value, cls, what) -> list:
     return out
 
 
+CACHES = ("memory", "disk")
+
+
+def check_cache(cache, allow_false: bool = False):
+    """Validates a cache option: None, `"memory"` or `"disk"` (and False where allowed).
+
+    Returns the option, with False (read the files every epoch) as None.
+    """
+    if cache is None or cache in CACHES or (allow_false and cache is False):
+        return cache or None
+    options = ["None" + (" or False" if allow_false else "") + " (read the files every epoch)",
+               "'memory' (keep the converted rows in memory after the first epoch)",
+               "'disk' (write them to a temporary directory in the first epoch)"]
+    raise ValueError(f"Expected cache {', '.join(options)}. Received: cache={cache!r}")
+
+
 class DataSpec:
     """A table's sources, feature columns and target columns.
 
@@ -88,8 +104,11 @@ class DataSpec:
             the files every epoch (memory stays flat however large the
             table); `"memory"`: it keeps each split's converted rows in
             memory after the first epoch, so later epochs skip the files
-            (for tables that fit in memory; on a 2-core CPU a small model's
-            step then no longer waits on parsing, see BENCHMARKS.md).
+            (for tables that fit in memory); `"disk"`: it writes them to a
+            temporary directory during the first epoch and reads them back
+            later (for tables larger than memory; the files are deleted with
+            the dataset). On a 2-core CPU a small model's step then
+            no longer waits on parsing (BENCHMARKS.md, "Input pipeline").
         base_dir: Directory that relative file paths are relative to.
 
     Example:
@@ -168,11 +187,7 @@ class DataSpec:
                                  f"Received: {name}={value!r}")
             setattr(self, name, value)
         self.rows = None if rows is None else dict(rows)
-        if cache not in (None, "memory"):
-            raise ValueError("Expected cache None (read the files every epoch) or 'memory' "
-                             f"(keep the converted rows after the first epoch). "
-                             f"Received: cache={cache!r}")
-        self.cache = cache
+        self.cache = check_cache(cache)
         self._check_columns()
 
     def _check_columns(self):

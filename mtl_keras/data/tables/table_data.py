@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import atexit
+import glob
+import os
+import shutil
+import tempfile
+import uuid
+import weakref
 from typing import Any, Sequence
 
 import keras
 import tensorflow as tf
 
+from mtl_keras.data.tables.data_spec import check_cache
 from mtl_keras.data.tables.feature_column import build_feature_space
 from mtl_keras.data.tables.row_shuffle import shuffle_rows
 from mtl_keras.data.tables.sources import source_from_config
@@ -14,6 +22,31 @@ from mtl_keras.data.tables.sources import source_from_config
 DEFAULT_SHUFFLE_BUFFER = 10_000
 # Rows a source reads, splits and converts at a time (at least one batch).
 READ_ROWS = 2048
+
+
+_DISK_CACHE_DIR = None
+
+
+def _disk_cache_prefix() -> str:
+    """A new file prefix for one dataset's disk cache.
+
+    The files live in one temporary directory per process (deleted at exit);
+    every dataset gets its own prefix, so two pipelines never share a cache
+    being written.
+    """
+    global _DISK_CACHE_DIR
+    if _DISK_CACHE_DIR is None:
+        _DISK_CACHE_DIR = tempfile.mkdtemp(prefix="mtl_keras_cache_")
+        atexit.register(shutil.rmtree, _DISK_CACHE_DIR, ignore_errors=True)
+    return os.path.join(_DISK_CACHE_DIR, uuid.uuid4().hex)
+
+
+def _remove_disk_cache(prefix: str) -> None:
+    for path in glob.glob(glob.escape(prefix) + "*"):
+        try:
+            os.remove(path)
+        except OSError:
+            pass
 
 
 class TableData:
@@ -115,8 +148,12 @@ class TableData:
                 `batch_size` is then the global batch.
             cache: `"memory"`: keep the split's converted rows in memory
                 after the first epoch (later epochs skip reading and
-                parsing; they are still shuffled); False: read the files
-                every epoch; None (default): the spec's `cache`.
+                parsing; they are still shuffled); `"disk"`: write them to
+                a temporary directory in the first epoch and read them from
+                there later (memory stays flat; the files are deleted with
+                the dataset); False:
+                read the files every epoch; None (default): the spec's
+                `cache`. A first epoch read only in part is not kept.
 
         Example (each worker runs the same script with its `TF_CONFIG`):
 
@@ -127,10 +164,7 @@ class TableData:
         if split not in self.spec.splits:
             raise ValueError(f"Expected a split among {self.spec.splits}. Received: split={split!r}")
         targets = self._targets(tasks)
-        if not (cache is None or cache is False or cache == "memory"):
-            raise ValueError("Expected cache 'memory', False (read the files every epoch) or "
-                             f"None (the spec's). Received: cache={cache!r}")
-        cache = self.spec.cache if cache is None else (cache or None)
+        cache = self.spec.cache if cache is None else check_cache(cache, allow_false=True)
         shuffle = split == "train" if shuffle is None else shuffle
         read = next(r for r in self.spec.reads() if split in r.splits)
         shard = None
@@ -228,6 +262,11 @@ class TableData:
                     num_parallel_calls=tf.data.AUTOTUNE)
         if cache == "memory":
             ds = ds.cache()
+        elif cache == "disk":
+            prefix = _disk_cache_prefix()
+            ds = ds.cache(prefix)
+            # The files go when the last dataset or iterator reading them does.
+            weakref.finalize(ds, _remove_disk_cache, prefix)
         if shuffle_buffer > 0:
             ds = shuffle_rows(ds, shuffle_buffer, seed)
         return ds.rebatch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -68,8 +68,51 @@ def test_memory_cache_serves_later_epochs_without_the_file(tmp_path):
     assert sorted(second) == sorted(first) and second != first  # reshuffled
     with pytest.raises(tf.errors.NotFoundError):
         _rows(streamed)
-    with pytest.raises(ValueError, match=r"Expected cache 'memory', False .* or None"):
-        data.dataset("train", cache="disk")
+    with pytest.raises(ValueError, match=r"Expected cache None or False .*'memory' .*'disk' "
+                                         r".*Received: cache='ram'"):
+        data.dataset("train", cache="ram")
+
+
+def test_disk_cache_serves_later_epochs_from_files_it_deletes_with_the_dataset(tmp_path):
+    import gc
+    import glob
+
+    from mtl_keras.data.tables import table_data
+
+    path = _table(tmp_path, 300)
+    data = DataSpec(targets=["price", "sold"], features=["x", "city"], source=path,
+                    split={"key": "id"}, cache="disk").load()
+    assert data.spec.to_dict()["cache"] == "disk"
+    streamed = _rows(data.dataset("train", batch_size=16, shuffle=False, cache=False))
+    cached = data.dataset("train", batch_size=16, shuffle_buffer=64, seed=3)
+    partial = iter(cached)
+    next(partial)
+    del partial  # a first epoch read in part is not kept
+    first = _rows(cached)
+    files = glob.glob(os.path.join(table_data._DISK_CACHE_DIR, "*"))
+    assert any(f.endswith(".index") for f in files)
+    assert sorted(first) == sorted(streamed)
+    os.remove(path)
+    second = _rows(cached)  # read from the cache files: the table is gone
+    assert sorted(second) == sorted(first) and second != first  # reshuffled
+    del cached
+    gc.collect()
+    assert [f for f in files if os.path.exists(f)] == []
+
+
+def test_fit_with_disk_cached_train_and_validation(tmp_path):
+    # fit opens each split's iterators as it likes (peeks, one per epoch): no
+    # cache lockfile conflict, and the epochs after the first skip the file.
+    data = DataSpec(targets=["price", "sold"], features=["x", "city"],
+                    source=_table(tmp_path, 200), split={"key": "id", "fractions": {
+                        "train": 0.7, "validation": 0.3}}, cache="disk").load()
+    model = mtl.build_hard_sharing(data.inputs(), mtl.backbones.mlp([4]), data.tasks,
+                                   preprocessing=data.preprocessing())
+    model.compile("adam")
+    history = model.fit(data.dataset("train", 32), validation_data=data.dataset("validation", 32),
+                        epochs=3, verbose=0)
+    assert len(history.history["val_loss"]) == 3
+    assert all(np.isfinite(history.history["loss"]))
 
 
 def test_shuffled_epochs_mix_rows_beyond_a_batch_and_differ(tmp_path):
