@@ -151,9 +151,9 @@ class TableData:
                 parsing; they are still shuffled); `"disk"`: write them to
                 a temporary directory in the first epoch and read them from
                 there later (memory stays flat; the files are deleted with
-                the dataset); False:
-                read the files every epoch; None (default): the spec's
-                `cache`. A first epoch read only in part is not kept.
+                the dataset); False: read the files every epoch; None
+                (default): the spec's `cache`. A first epoch read only in
+                part is not kept.
 
         Example (each worker runs the same script with its `TF_CONFIG`):
 
