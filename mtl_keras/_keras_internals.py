@@ -106,18 +106,25 @@ def is_fit_validation_call(evaluate_kwargs: dict) -> bool:
     return bool(evaluate_kwargs.get(FIT_VALIDATION_KWARG, False))
 
 
-def mean_metric_function(metric, y_pred):
+def mean_metric_function(metric, y_true, y_pred):
     """The per-sample function of a plain mean metric, or None.
 
     For a `MeanMetricWrapper` (accuracy, MAE, MSE, a wrapped function) whose
-    `update_state` is Keras' own and when `y_pred` carries no Keras mask,
+    `update_state` is Keras' own, and for `RootMeanSquaredError` (a mean of
+    squared errors, rooted in `result`), when `y_pred` carries no Keras mask,
     `update_state(y, p, sample_weight=w)` adds `sum(fn(y, p) * w)` to its
-    `total` and `sum(w)` to its `count`; `update_masked` does that with
-    fewer ops. None for any other metric (it then calls `update_state`).
+    `total` and `sum(w)` to its `count` (values of more than one axis
+    averaged over the others first); `update_masked` does that with fewer
+    ops. None for any other metric (it then calls `update_state`).
     """
+    if _backend.get_keras_mask(y_pred) is not None:
+        return None
+    if type(metric) is keras.metrics.RootMeanSquaredError:
+        if len(y_true.shape) != len(y_pred.shape):
+            return None  # Keras squeezes or expands one first
+        return lambda y_true, y_pred: keras.ops.square(y_pred - y_true)
     if (not isinstance(metric, keras.metrics.MeanMetricWrapper)
-            or type(metric).update_state is not keras.metrics.MeanMetricWrapper.update_state
-            or _backend.get_keras_mask(y_pred) is not None):
+            or type(metric).update_state is not keras.metrics.MeanMetricWrapper.update_state):
         return None
     fn, kwargs = metric._fn, metric._fn_kwargs
     return lambda y_true, y_pred: fn(y_true, y_pred, **kwargs)

@@ -121,12 +121,13 @@ def update_masked(metric: keras.metrics.Metric, y_true, y_pred, mask, count=None
     A task's metrics count only its labelled samples (`mask` is 0 for the
     others, their sample weight otherwise). For a plain mean metric
     (`keras.metrics.MeanMetricWrapper`: accuracy, MAE, MSE, a wrapped
-    function) the update is done directly: its per-sample values, averaged
+    function; and RMSE, a mean of squared errors) the update is done
+    directly: its per-sample values, averaged
     over any trailing axes, times `mask` are added to its total and `count`
     (`sum(mask)`, which the caller may pass when it has it) to its count,
     the same state Keras' own `update_state` reaches in about half the ops,
-    which matters with many tasks. Any other metric (AUC, RMSE, ...) gets
-    its own `update_state`.
+    which matters with many tasks. Any other metric (AUC, precision, ...)
+    gets its own `update_state`.
 
     Example:
 
@@ -137,7 +138,8 @@ def update_masked(metric: keras.metrics.Metric, y_true, y_pred, mask, count=None
     >>> float(m.result())   # the second sample is unlabelled
     1.0
     """
-    fn = mean_metric_function(metric, y_pred)
+    y_true, y_pred = ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred)
+    fn = mean_metric_function(metric, y_true, y_pred)
     if fn is None:
         metric.update_state(y_true, y_pred, sample_weight=mask)
         return

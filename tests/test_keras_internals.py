@@ -131,17 +131,23 @@ def test_fit_tells_evaluate_it_is_its_validation_pass():
 def test_mean_metric_function_is_the_wrapped_function():
     # update_masked adds fn(y, p) * w and sum(w) to a plain mean metric's total and count.
     y, p = np.array([[1.0], [3.0]]), np.array([[2.0], [2.0]])
-    fn = internals.mean_metric_function(keras.metrics.MeanAbsoluteError(), p)
+    fn = internals.mean_metric_function(keras.metrics.MeanAbsoluteError(), y, p)
     np.testing.assert_allclose(np.asarray(fn(y, p)), [1.0, 1.0])
-    metric = keras.metrics.SparseCategoricalAccuracy()
-    assert {"total", "count"} <= {v.path.split("/")[-1] for v in metric.variables}
-    assert metric.total is metric.variables[0] and metric.count is metric.variables[1]
-    assert internals.mean_metric_function(metric, p) is not None
+    rmse = internals.mean_metric_function(keras.metrics.RootMeanSquaredError(), y, p)
+    np.testing.assert_allclose(np.asarray(rmse(y, p)), [[1.0], [1.0]])
+    for metric in (keras.metrics.SparseCategoricalAccuracy(), keras.metrics.RootMeanSquaredError()):
+        assert {"total", "count"} <= {v.path.split("/")[-1] for v in metric.variables}
+        assert metric.total is metric.variables[0] and metric.count is metric.variables[1]
+    assert internals.mean_metric_function(keras.metrics.SparseCategoricalAccuracy(), y, p)
 
     class Overridden(keras.metrics.MeanMetricWrapper):
         def update_state(self, y_true, y_pred, sample_weight=None):
             return super().update_state(y_true, y_pred)
 
-    for other in (keras.metrics.AUC(), keras.metrics.RootMeanSquaredError(),
-                  Overridden(keras.metrics.mean_absolute_error)):
-        assert internals.mean_metric_function(other, p) is None
+    class Rooted(keras.metrics.RootMeanSquaredError):
+        pass
+
+    for other in (keras.metrics.AUC(), Rooted(), Overridden(keras.metrics.mean_absolute_error)):
+        assert internals.mean_metric_function(other, y, p) is None
+    # RMSE of labels and predictions of different ranks: Keras reshapes first.
+    assert internals.mean_metric_function(keras.metrics.RootMeanSquaredError(), y[:, 0], p) is None

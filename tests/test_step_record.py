@@ -91,7 +91,8 @@ def _masked_metrics():
         (keras.metrics.SparseCategoricalAccuracy(), y_cls, p_cls),
         (keras.metrics.MeanAbsoluteError(), y_reg, p_reg),
         (keras.metrics.MeanMetricWrapper(lambda y, p: keras.ops.abs(y - p)), y_reg, p_reg),
-        (keras.metrics.RootMeanSquaredError(), y_reg, p_reg),  # not a plain mean
+        (keras.metrics.RootMeanSquaredError(), y_reg, p_reg),  # a mean, rooted
+        (keras.metrics.AUC(), np.array([1, 0, 0, 1]), p_cls[:, :1]),  # Keras' own update
     ]
     return update_masked, cases, mask
 
@@ -103,6 +104,7 @@ def test_update_masked_hand_computed():
     # per-element |y - p| is averaged over its last axis first, as Keras does.
     # RMSE: squared errors 0.5, 4.5, 8 -> sqrt((0.5 + 2.25 + 16) / 3.5).
     expected = [3 / 3.5, 5.25 / 3.5, 5.25 / 3.5, np.sqrt(18.75 / 3.5)]
+    cases = cases[:4]  # AUC: compared with Keras' own update below
     for (metric, y, p), want in zip(cases, expected):
         update_masked(metric, y, p, mask)
         assert float(metric.result()) == pytest.approx(want, rel=1e-6), metric.name
