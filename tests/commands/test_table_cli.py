@@ -76,6 +76,15 @@ def test_train_evaluate_predict_on_a_table_config(tmp_path, capsys, monkeypatch)
         assert float(written[i]["flag_prob_yes"]) == pytest.approx(p, rel=1e-6)
 
 
+def test_train_with_the_disk_cache_from_the_config(tmp_path, capsys):
+    # `cache: disk` in the data section: two epochs, the second read from the
+    # cache file; the saved spec keeps the option.
+    config = write_config(tmp_path, data={**data_section(), "cache": "disk"}, epochs=2)
+    assert cli.main(["train", "--config", config]) == 0, capsys.readouterr().err
+    spec = json.loads((tmp_path / "run" / "data_spec.json").read_text())
+    assert spec["cache"] == "disk"
+
+
 @pytest.mark.parametrize("architecture", ["soft_sharing", "cross_stitch", "mmoe",
                                           pytest.param("ple", marks=pytest.mark.slow)])
 def test_every_architecture_trains_on_a_table(tmp_path, capsys, architecture):
