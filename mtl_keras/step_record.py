@@ -123,20 +123,20 @@ class StepTrackers:
         With the step's `losses` the metrics read the labels and masks (and
         counts) the losses were computed from, instead of preparing them again.
         """
-        prepared = losses.labels if losses is not None and losses.labels else None
-        counts = (ops.unstack(losses.counts, len(self.tasks)) if prepared
-                  else [None] * len(self.tasks))
-        for i, (task, task_metrics) in enumerate(zip(self.tasks, self.task_metrics)):
-            if prepared:
-                clean, mask = prepared[i]
-            else:
-                clean, mask = task.prepare_labels(
-                    labels[task.label_key], task_sample_weight(sample_weight, task))
+        if losses is not None and losses.labels:
+            prepared, counts = losses.labels, ops.unstack(losses.counts, len(self.tasks))
+        else:
+            prepared = [task.prepare_labels(labels[task.label_key],
+                                            task_sample_weight(sample_weight, task))
+                        for task in self.tasks]
+            counts = [None] * len(self.tasks)  # update_masked sums each mask
+        for task, task_metrics, (clean, mask), count in zip(self.tasks, self.task_metrics,
+                                                            prepared, counts):
             pred = y_pred[task.name]
             if task.kind == "binary":
                 clean = ops.cast(clean, pred.dtype)
             for metric in task_metrics:
-                update_masked(metric, clean, pred, mask, counts[i])
+                update_masked(metric, clean, pred, mask, count)
 
 
 def task_sample_weight(sample_weight, task: Task):

@@ -299,8 +299,8 @@ class MultiTaskTrainer:
             waits += [t for t in tf.nest.flatten(out) if t is not None]
         if self._gradient_step is None:
             # Its outputs come after the check; its forward pass may not (`LossStep`).
-            # The metrics read the labels it returns, which waited for the check
-            # (the predictions did not), so no metric counts a rejected batch.
+            # The metrics read the losses' labels, prepared from labels that waited
+            # for the check (the predictions did not): no metric counts a rejected batch.
             y, sample_weight, y_pred, losses, weights, total = self._loss_step(
                 x, y, sample_weight, check, waits)
         else:
