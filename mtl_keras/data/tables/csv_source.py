@@ -10,9 +10,7 @@ from typing import Sequence
 import tensorflow as tf
 
 from mtl_keras.data.tables.sources import TableSource, expand_paths, number_rows
-
-# A blank line: nothing, or only ASCII whitespace (what `tf.strings.strip` removes).
-_BLANK = r"[ \t\n\v\f\r]*"
+from mtl_keras.data.tables.values import SPACES
 
 
 class CsvSource(TableSource):
@@ -174,7 +172,7 @@ class CsvSource(TableSource):
         def decode(lines, parts=None, rows=None):
             # `TextLineDataset` already dropped the line ends, `\r\n` too.
             # Blank lines are rare: masked out only when a chunk has one.
-            blank = tf.strings.regex_full_match(lines, _BLANK)
+            blank = tf.strings.regex_full_match(lines, SPACES)  # nothing or only spaces
             located = (lines,) if parts is None else (lines, parts, rows)
             located = tf.cond(tf.reduce_any(blank),
                               lambda: tuple(tf.boolean_mask(t, ~blank) for t in located),

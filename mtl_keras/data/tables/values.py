@@ -27,10 +27,11 @@ RAW_DTYPES = ("string", "float64")
 
 # What `tf.strings.strip` removes (ASCII whitespace); `to_number` skips it too.
 _WHITESPACE = " \t\n\v\f\r"
-_SPACE = r"[ \t\n\v\f\r]*"
+#: A regex matching any run of that whitespace (a blank cell or line in full).
+SPACES = r"[ \t\n\v\f\r]*"
 # A finite decimal literal; `to_number` itself would also accept "inf" and
 # "nan", which are not numbers here (NaN is a missing marker via na_values).
-_NUMBER = _SPACE + r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?" + _SPACE
+_NUMBER = SPACES + r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?" + SPACES
 
 
 def _na_pattern(na_values: Sequence[str]) -> str:
@@ -41,7 +42,7 @@ def _na_pattern(na_values: Sequence[str]) -> str:
     """
     markers = {m.strip(_WHITESPACE) for m in na_values} - {""}  # cells are compared stripped
     alternatives = "|".join(_literal(m) for m in sorted(markers, key=lambda m: (-len(m), m)))
-    return _SPACE + (f"(?:{alternatives})?" if markers else "") + _SPACE
+    return SPACES + (f"(?:{alternatives})?" if markers else "") + SPACES
 
 
 def _literal(text: str) -> str:
