@@ -130,6 +130,25 @@ def mean_metric_function(metric, y_true, y_pred):
     return lambda y_true, y_pred: fn(y_true, y_pred, **kwargs)
 
 
+def plain_mean_finish(metric):
+    """How a plain mean metric turns its total and count into its result, or None.
+
+    `"mean"` for a float32 `MeanMetricWrapper` with Keras' own `update_state`
+    and `result` (`divide_no_nan(total, count)`), `"sqrt"` for a float32
+    `RootMeanSquaredError` (the root of that mean); None for any other metric.
+    `TaskMetricsList` keeps the state of these metrics in two shared vectors.
+    """
+    if keras.backend.standardize_dtype(metric.dtype) != "float32":
+        return None
+    if type(metric) is keras.metrics.RootMeanSquaredError:
+        return "sqrt"
+    if (isinstance(metric, keras.metrics.MeanMetricWrapper)
+            and type(metric).update_state is keras.metrics.MeanMetricWrapper.update_state
+            and type(metric).result is keras.metrics.Mean.result):
+        return "mean"
+    return None
+
+
 def symbolic_build_hook_exists() -> bool:
     """Whether Keras' TensorFlow trainer still has the hook `MultiTaskModel` overrides."""
     return callable(getattr(_tf_trainer.TensorFlowTrainer, SYMBOLIC_BUILD_HOOK, None))

@@ -7,6 +7,7 @@ from typing import Sequence
 import keras
 from keras import ops
 
+from mtl_keras import _keras_internals as internals
 from mtl_keras._keras_internals import MetricsList, mean_metric_function
 
 
@@ -96,23 +97,123 @@ class TaskMetricsList(MetricsList):
     so `monitor="val_species_accuracy"` or `monitor="val_species_loss"` work
     without a `mode`. The per-task losses are listed as hints only: their
     values come from the model's `TaskMeans` tracker.
+
+    The plain mean metrics among them (accuracy, MAE, MSE, RMSE, a wrapped
+    function: see `update_masked`) keep their running totals and counts in
+    two vector variables of this container, one entry per metric, which
+    `update_tasks` updates with one assignment each (as `TaskMeans` does for
+    the per-task losses): with many tasks, a step that assigns two variables
+    per metric is measurably slower (BENCHMARKS.md, "MultiTaskModel
+    overhead"). Their results are read from this container (`result()`,
+    the logs); the metric objects themselves keep their names and functions
+    but not that state. Other metrics (AUC, precision, ...) keep their own.
+
+    Args:
+        task_metrics: One list of metrics per task, in task order.
+        loss_names: Log names of the per-task losses (direction hints).
+        name: The container's name.
+
+    Example:
+
+    >>> import numpy as np
+    >>> metrics = TaskMetricsList([[keras.metrics.MeanAbsoluteError(name="a_mae")]],
+    ...                           ["a_loss"])
+    >>> y, p = np.array([[1.0], [5.0]]), np.array([[2.0], [0.0]])
+    >>> metrics.update_tasks([(y, p, np.array([1.0, 0.0]), None)])
+    >>> {k: float(v) for k, v in metrics.result().items()}   # sample 2 unlabelled
+    {'a_mae': 1.0}
     """
 
     def __init__(self, task_metrics, loss_names, name="task_metrics"):
-        flat = [m for group in task_metrics for m in group]
+        groups = [list(group) for group in task_metrics]
+        flat = [m for group in groups for m in group]
         super().__init__(flat, name=name)
+        self._groups = groups
         self._real_metrics = flat
         self.metrics = flat + [_DirectionHint(n, "down") for n in loss_names]
+        finishes = [(m, internals.plain_mean_finish(m)) for m in flat]
+        shared = [(m, finish) for m, finish in finishes if finish is not None]
+        # id(metric) -> (its entry in the shared vectors, "mean" or "sqrt").
+        self._slots = {id(m): (i, finish) for i, (m, finish) in enumerate(shared)}
+        # Shared metrics whose update turned out to need Keras' own (a Keras
+        # mask on the predictions, ranks Keras must align): decided when the
+        # step is traced; those read their own state.
+        self._own_state = set()
+        self.total = self.count = None
+        if shared:
+            self.total = self.add_variable(shape=(len(shared),), initializer="zeros",
+                                           name="total", aggregation="sum")
+            self.count = self.add_variable(shape=(len(shared),), initializer="zeros",
+                                           name="count", aggregation="sum")
 
     def update_state(self, y_true=None, y_pred=None, sample_weight=None):
-        raise NotImplementedError("Update each task's metrics with its own masked labels.")
+        raise NotImplementedError(
+            "Update each task's metrics with its own masked labels: `update_tasks`.")
+
+    def update_tasks(self, batches) -> None:
+        """Updates every task's metrics on its labelled samples only.
+
+        Args:
+            batches: One `(y_true, y_pred, mask, count)` per task, in task
+                order: the task's labels (missing ones replaced), its
+                predictions, its mask (0 for an unlabelled sample, the sample
+                weight otherwise) and `sum(mask)` when the caller has it
+                (None: it is summed here).
+        """
+        if len(batches) != len(self._groups):
+            raise ValueError(f"Expected one batch per task ({len(self._groups)}). "
+                             f"Received: {len(batches)}")
+        n = len(self._slots)
+        sums, counts = [None] * n, [None] * n
+        for group, (y_true, y_pred, mask, count) in zip(self._groups, batches):
+            for metric in group:
+                slot = self._slots.get(id(metric))
+                total = None if slot is None else _masked_total(metric, y_true, y_pred, mask)
+                if total is None:
+                    if slot is not None:
+                        self._own_state.add(id(metric))
+                    update_masked(metric, y_true, y_pred, mask, count)
+                    continue
+                sums[slot[0]] = total
+                counts[slot[0]] = ops.sum(ops.cast(mask, "float32")) if count is None \
+                    else ops.cast(count, "float32")
+        if any(v is not None for v in sums):
+            zero = ops.zeros((), "float32")
+            self.total.assign_add(ops.stack([zero if v is None else v for v in sums]))
+            self.count.assign_add(ops.stack([zero if v is None else v for v in counts]))
 
     def reset_state(self):
         for m in self._real_metrics:
             m.reset_state()
+        for v in (self.total, self.count):
+            if v is not None:
+                v.assign(ops.zeros(v.shape, v.dtype))
 
     def result(self):
-        return {m.name: m.result() for m in self._real_metrics}
+        means = None
+        if self._slots:
+            means = ops.unstack(ops.divide_no_nan(self.total, self.count), len(self._slots))
+        results = {}
+        for m in self._real_metrics:
+            slot = self._slots.get(id(m))
+            if slot is None or id(m) in self._own_state:
+                results[m.name] = m.result()
+            else:
+                index, finish = slot
+                results[m.name] = ops.sqrt(means[index]) if finish == "sqrt" else means[index]
+        return results
+
+
+def _masked_total(metric, y_true, y_pred, mask):
+    """`sum(fn(y_true, y_pred) * mask)` for a plain mean metric, or None (see `update_masked`)."""
+    y_true, y_pred = ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred)
+    fn = mean_metric_function(metric, y_true, y_pred)
+    if fn is None:
+        return None
+    values = ops.cast(fn(y_true, y_pred), metric.dtype)
+    if len(values.shape) > 1:
+        values = ops.mean(values, axis=tuple(range(1, len(values.shape))))
+    return ops.sum(values * ops.cast(mask, metric.dtype))
 
 
 def update_masked(metric: keras.metrics.Metric, y_true, y_pred, mask, count=None) -> None:
@@ -138,16 +239,12 @@ def update_masked(metric: keras.metrics.Metric, y_true, y_pred, mask, count=None
     >>> float(m.result())   # the second sample is unlabelled
     1.0
     """
-    y_true, y_pred = ops.convert_to_tensor(y_true), ops.convert_to_tensor(y_pred)
-    fn = mean_metric_function(metric, y_true, y_pred)
-    if fn is None:
+    total = _masked_total(metric, y_true, y_pred, mask)
+    if total is None:
         metric.update_state(y_true, y_pred, sample_weight=mask)
         return
-    values = ops.cast(fn(y_true, y_pred), metric.dtype)
-    if len(values.shape) > 1:
-        values = ops.mean(values, axis=tuple(range(1, len(values.shape))))
     mask = ops.cast(mask, metric.dtype)
-    metric.total.assign_add(ops.sum(values * mask))
+    metric.total.assign_add(total)
     metric.count.assign_add(ops.sum(mask) if count is None else ops.cast(count, metric.dtype))
 
 

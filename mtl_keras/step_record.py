@@ -17,7 +17,7 @@ from keras import ops
 
 from mtl_keras import _keras_internals as internals
 from mtl_keras import validation
-from mtl_keras.metrics import TaskMeans, TaskMetricsList, update_masked
+from mtl_keras.metrics import TaskMeans, TaskMetricsList
 from mtl_keras.tasks import Task
 
 
@@ -129,14 +129,14 @@ class StepTrackers:
             prepared = [task.prepare_labels(labels[task.label_key],
                                             task_sample_weight(sample_weight, task))
                         for task in self.tasks]
-            counts = [None] * len(self.tasks)  # update_masked sums each mask
-        for task, task_metrics, (clean, mask), count in zip(self.tasks, self.task_metrics,
-                                                            prepared, counts):
+            counts = [None] * len(self.tasks)  # each mask is summed
+        batches = []
+        for task, (clean, mask), count in zip(self.tasks, prepared, counts):
             pred = y_pred[task.name]
             if task.kind == "binary":
                 clean = ops.cast(clean, pred.dtype)
-            for metric in task_metrics:
-                update_masked(metric, clean, pred, mask, count)
+            batches.append((clean, pred, mask, count))
+        self.task_metric_list.update_tasks(batches)
 
 
 def task_sample_weight(sample_weight, task: Task):

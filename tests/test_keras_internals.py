@@ -10,6 +10,7 @@ import re
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import mtl_keras as mtl
@@ -151,3 +152,19 @@ def test_mean_metric_function_is_the_wrapped_function():
         assert internals.mean_metric_function(other, y, p) is None
     # RMSE of labels and predictions of different ranks: Keras reshapes first.
     assert internals.mean_metric_function(keras.metrics.RootMeanSquaredError(), y[:, 0], p) is None
+
+
+def test_plain_mean_finish_matches_keras_results():
+    # TaskMetricsList computes these metrics' results from their totals and
+    # counts itself: Keras' own must be divide_no_nan(total, count), rooted for RMSE.
+    y, p, w = np.array([[1.0], [3.0], [0.0]]), np.array([[2.0], [1.0], [5.0]]), np.array([1.0, 0.5, 0.0])
+    for metric, finish in ((keras.metrics.MeanAbsoluteError(), "mean"),
+                           (keras.metrics.BinaryAccuracy(), "mean"),
+                           (keras.metrics.RootMeanSquaredError(), "sqrt")):
+        assert internals.plain_mean_finish(metric) == finish
+        metric.update_state(y, p, sample_weight=w)
+        mean = float(metric.total) / float(metric.count)
+        want = np.sqrt(mean) if finish == "sqrt" else mean
+        assert float(metric.result()) == pytest.approx(want, rel=1e-6), metric.name
+    assert internals.plain_mean_finish(keras.metrics.AUC()) is None
+    assert internals.plain_mean_finish(keras.metrics.MeanAbsoluteError(dtype="float64")) is None

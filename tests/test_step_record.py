@@ -123,3 +123,104 @@ def test_update_masked_reaches_the_state_of_keras_own_update():
             reference.update_state(y, p, sample_weight=mask)
         for got, want in zip(metric.variables, reference.variables):
             np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-6)
+
+
+# ------------------------------------------------ the container of the tasks' metrics
+def _task_metric_cases():
+    """Two tasks' metrics and batches: a plain mean, a rooted mean and AUC (its own state)."""
+    _, cases, mask = _masked_metrics()
+    (acc, y_cls, p_cls), (mae, y_reg, p_reg), (wrapped, _, _), (rmse, _, _), (auc, y_bin, p_bin) = cases
+    groups = [[acc], [mae, wrapped, rmse], [auc]]
+    batches = [(y_cls, p_cls, mask, None), (y_reg, p_reg, mask, None), (y_bin, p_bin, mask, None)]
+    return groups, batches
+
+
+def test_task_metrics_list_hand_computed_and_like_keras_own_updates():
+    from mtl_keras.metrics import TaskMetricsList
+
+    groups, batches = _task_metric_cases()
+    metrics = TaskMetricsList(groups, ["a_loss"])
+    # The four plain means share the container's two vectors; AUC keeps its own state.
+    assert tuple(metrics.total.shape) == (4,) and tuple(metrics.count.shape) == (4,)
+    for _ in range(2):
+        metrics.update_tasks(batches)
+    result = {k: float(v) for k, v in metrics.result().items()}
+    # Same values as one update (test_update_masked_hand_computed): the state doubled.
+    expected = [3 / 3.5, 5.25 / 3.5, 5.25 / 3.5, np.sqrt(18.75 / 3.5)]
+    names = [groups[0][0].name, *[m.name for m in groups[1]]]
+    for name, want in zip(names, expected):
+        assert result[name] == pytest.approx(want, rel=1e-6), name
+    np.testing.assert_allclose(np.asarray(metrics.count), [7.0] * 4)
+    # The same results as Keras' own updates with the mask as sample weights (AUC too).
+    _, references, mask = _masked_metrics()
+    for metric, (reference, y, p) in zip([m for g in groups for m in g], references):
+        for _ in range(2):
+            reference.update_state(y, p, sample_weight=mask)
+        assert result[metric.name] == pytest.approx(float(reference.result()), rel=1e-6)
+    metrics.reset_state()
+    assert all(float(v) == 0.0 for v in metrics.result().values())
+    assert not np.asarray(metrics.total).any() and not np.asarray(metrics.count).any()
+
+
+def test_task_metrics_list_takes_the_callers_counts():
+    from mtl_keras.metrics import TaskMetricsList
+
+    groups, batches = _task_metric_cases()
+    metrics = TaskMetricsList(groups, [])
+    batches[1] = batches[1][:3] + (np.float32(7.0),)  # a count twice sum(mask)
+    metrics.update_tasks(batches)
+    np.testing.assert_allclose(np.asarray(metrics.count), [3.5, 7.0, 7.0, 7.0])
+    assert float(metrics.result()[groups[1][0].name]) == pytest.approx(5.25 / 7.0)
+
+
+def test_task_metrics_list_keeps_own_state_where_keras_update_differs():
+    from mtl_keras.metrics import TaskMetricsList
+
+    class Last(keras.metrics.MeanMetricWrapper):  # its own result: not a plain mean
+        def __init__(self, name="last"):
+            super().__init__(lambda y, p: keras.ops.abs(y - p), name=name)
+
+        def result(self):
+            return self.total
+
+    rmse = keras.metrics.RootMeanSquaredError(name="rmse")
+    double = keras.metrics.MeanAbsoluteError(name="mae64", dtype="float64")
+    metrics = TaskMetricsList([[Last(), double], [rmse]], [])
+    assert metrics.total.shape == (1,)  # only the RMSE is shared
+    # Labels of rank 1 for predictions of rank 2: Keras' RMSE aligns the ranks
+    # itself, so this update goes through its own `update_state`.
+    y, p, mask = np.array([1.0, 2.0, 4.0]), np.array([[2.0], [2.0], [0.0]]), np.array([1.0, 1.0, 0.0])
+    metrics.update_tasks([(y[:, None], p, mask, None), (y, p, mask, None)])
+    reference = keras.metrics.RootMeanSquaredError()
+    reference.update_state(y, p, sample_weight=mask)
+    result = {k: float(v) for k, v in metrics.result().items()}
+    assert result["rmse"] == pytest.approx(float(reference.result())) == pytest.approx(np.sqrt(0.5))
+    assert result["last"] == pytest.approx(1.0)   # |1 - 2| + |2 - 2|, its total
+    assert result["mae64"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match=r"one batch per task \(2\). Received: 1"):
+        metrics.update_tasks([(y, p, mask, None)])
+    with pytest.raises(NotImplementedError, match="update_tasks"):
+        metrics.update_state(y, p)
+
+
+def test_fit_logs_the_shared_metrics_like_keras_own_updates():
+    # A model's task metrics, through `fit`'s compiled step, give the same
+    # logs as Keras' own metrics updated on the labelled samples only.
+    keras.utils.set_random_seed(1)
+    tasks = [mtl.Task("a", "binary"), mtl.Task("r", "regression")]
+    model = mtl.build_hard_sharing(keras.Input((4,)), mtl.backbones.mlp([8]), tasks)
+    model.compile(keras.optimizers.SGD(0.0))  # predictions fixed during the epoch
+    x, y = _data()
+    logs = model.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
+    pred = model.predict(x, verbose=0)
+    labelled = y["a"] >= 0
+    acc = keras.metrics.BinaryAccuracy()
+    acc.update_state(y["a"][labelled, None].astype("float32"), pred["a"][labelled])
+    rmse = keras.metrics.RootMeanSquaredError()
+    rmse.update_state(y["r"][:, None], pred["r"])
+    assert logs["a_accuracy"] == pytest.approx(float(acc.result()), rel=1e-5)
+    assert logs["r_rmse"] == pytest.approx(float(rmse.result()), rel=1e-5)
+    history = model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert history.history["a_accuracy"][0] == pytest.approx(float(acc.result()), rel=1e-5)
+    assert history.history["r_mae"][0] == pytest.approx(
+        float(np.mean(np.abs(y["r"] - pred["r"][:, 0]))), rel=1e-5)
