@@ -314,10 +314,23 @@ class MultiTaskTrainer:
         return self._multi_worker_logs(self.get_metrics_result())
 
     def test_step(self, data):
+        """One evaluation step: Keras' own, with the masked losses computed once.
+
+        The losses and metrics read the same prepared labels and masks, as in
+        `train_step` (Keras' `test_step` would prepare them twice, once in
+        `compute_loss` and once in `compute_metrics`).
+        """
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         check = validation.assert_batch_values(self.tasks, x, y, sample_weight)
         with tf.control_dependencies([check] if check is not None else []):
-            logs = super().test_step(data)
+            y_pred = self(x, training=False)
+            losses = self.step_losses(y, y_pred, sample_weight)
+            total, _ = self.weighted_total(losses, training=False)
+        self._trackers.record(losses)
+        self.track_total_loss(internals.unscale_loss_for_distribution(total),
+                              tf.shape(tf.nest.flatten(x)[0])[0])
+        self._trackers.update_task_metrics(self._label_dict(y), y_pred, sample_weight, losses)
+        logs = self.get_metrics_result()
         # Weights are a training quantity: keep them out of evaluation logs.
         weight_keys = self._trackers.weight_log_keys
         logs = {k: v for k, v in logs.items() if k not in weight_keys}

@@ -224,3 +224,34 @@ def test_fit_logs_the_shared_metrics_like_keras_own_updates():
     assert history.history["a_accuracy"][0] == pytest.approx(float(acc.result()), rel=1e-5)
     assert history.history["r_mae"][0] == pytest.approx(
         float(np.mean(np.abs(y["r"] - pred["r"][:, 0]))), rel=1e-5)
+
+
+def test_evaluation_prepares_each_tasks_labels_once(monkeypatch):
+    # The evaluation step's losses and metrics read the same prepared labels,
+    # as the training step's do: one `prepare_labels` per task in each trace.
+    tasks = [mtl.Task("a", "binary"), mtl.Task("r", "regression")]
+    model = mtl.build_hard_sharing(keras.Input((4,)), mtl.backbones.mlp([8]), tasks)
+    model.compile("adam")
+    x, y = _data()
+    calls = []
+    original = mtl.Task.prepare_labels
+
+    def counted(self, *args, **kwargs):
+        calls.append(self.name)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(mtl.Task, "prepare_labels", counted)
+    traces = []
+    for step in ("train_step", "test_step"):
+        def traced(self, *args, _step=getattr(mtl.MultiTaskModel, step), **kwargs):
+            traces.append(_step.__name__)
+            return _step(self, *args, **kwargs)
+        monkeypatch.setattr(mtl.MultiTaskModel, step, traced)
+    logs = model.evaluate(x, y, batch_size=64, verbose=0, return_dict=True)
+    assert traces and set(traces) == {"test_step"}
+    assert calls == ["a", "r"] * len(traces)  # one preparation per task and trace
+    calls.clear(), traces.clear()
+    model.fit(x, y, batch_size=64, epochs=1, verbose=0)
+    assert traces and set(traces) == {"train_step"}
+    assert calls == ["a", "r"] * len(traces)
+    assert "a_weight" not in logs and {"loss", "a_loss", "a_accuracy", "r_rmse"} <= set(logs)
