@@ -74,6 +74,7 @@ import tensorflow as tf
 
 
 from mtl_keras import _keras_internals as internals
+from mtl_keras.loss_step import apply_once_checked, available_after, forward_may_assign
 
 # Convolutions: XLA's CPU code for them (and for their pfor-batched gradients)
 # is slower than TensorFlow's kernels (see `xla_helps`).
@@ -175,20 +176,35 @@ class GradientStep:
         self.jit_compile = bool(jit_compile is True or (jit_compile == "auto"
                                                         and xla_helps(model)))
 
-    def __call__(self, x, y, sample_weight=None):
-        """Computes and applies one step's update.
+    def __call__(self, x, y, sample_weight=None, check=None, waits=()):
+        """Computes and applies one step's update, once `check` passed and `waits` ran.
+
+        As in `LossStep`, the step does not wait for the batch's value check
+        longer than it must: the gradients are computed beside the check
+        unless the forward pass or the rule may assign a variable
+        (`forward_may_assign`: BatchNorm statistics, a rule's step counter or
+        history), and only the update and the outputs wait for it. The XLA
+        function that computes the gradients (see the module docstring)
+        raises nothing, so it may read the unchecked labels; without it the
+        labels wait, so that the check's error wins over a loss's.
+
+        Args:
+            x, y, sample_weight: The replica's batch.
+            check: The batch's value check (`validation.assert_batch_values`),
+                or None.
+            waits: Other tensors the update must wait for (step observers).
 
         Returns:
             `(y_pred, losses, weights, total)`: the predictions, the step's
             `StepLosses`, the rule's task weights and the summed task losses
-            plus regularization (this replica's share, as Keras' `loss`).
+            plus regularization (this replica's share, as Keras' `loss`),
+            each available only after the check and waits.
 
         Raises:
             InvalidArgumentError: When a task's gradient is not finite (no
                 update is applied), unless a `LossScaleOptimizer` is in use.
         """
         model = self.model
-        optimizer = model.optimizer
         trunk_vars = list(model.trunk.trainable_variables)
         trunk_ids = {id(v) for v in trunk_vars}
         head_vars = [v for h in model.heads for v in h.trainable_variables
@@ -201,23 +217,39 @@ class GradientStep:
             return _combined_gradients(model, trunk_vars, head_vars, other_vars,
                                        x, y, sample_weight)
 
-        if self.jit_compile and tf.inside_function() and _replica_context() is None:
+        compiled = self.jit_compile and tf.inside_function() and _replica_context() is None
+        if compiled:
             # Everything up to the update as one XLA cluster: it fuses the
             # vectorised backward pass, the Gram matrix and the rule (about 20%
             # of a parameters-mode step on CPU). The finite check and the
             # optimizer update stay outside (string messages and the optimizer's
             # own ops are not XLA's); collectives keep the step un-compiled.
             compute = tf.function(compute, jit_compile=True, autograph=False)
-        grads, y_pred, losses, weights, finite = compute(x, y, sample_weight)
+        after = ([] if check is None else [check]) + list(waits)
+        gate_all = bool(after) and forward_may_assign(model)
+        if after and not gate_all and not compiled:
+            y, sample_weight = available_after(after, (y, sample_weight))
+        with tf.control_dependencies(after if gate_all else []):
+            grads, y_pred, losses, weights, finite = compute(x, y, sample_weight)
+        # Nothing leaves the step, and nothing is applied, before the check
+        # passed; with non-finite gradients, before the finite check raised.
+        y_pred, losses, weights = available_after(after, (y_pred, losses, weights))
+        grad_waits, passed = list(after), check
         if finite is not None:
-            # Raised before the update: the gradients are made to wait for the
-            # check, so nothing is applied from a bad step.
-            check = _check_finite(finite, model.task_names)
-            with tf.control_dependencies([check] if check is not None else []):
-                grads = [None if g is None else tf.identity(g) for g in grads]
+            # After the batch check: a batch it rejects may well have
+            # non-finite gradients, and its error must win.
+            with tf.control_dependencies(after):
+                finite_check = _check_finite(finite, model.task_names)
+            if finite_check is not None:
+                grad_waits.append(finite_check)
+                # The update's branch is taken only when both checks passed.
+                all_finite = tf.reduce_all(finite)
+                passed = all_finite if check is None else tf.logical_and(
+                    tf.cast(check, tf.bool), all_finite)
+        grads = available_after(grad_waits, grads)
         pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
         if pairs:
-            optimizer.apply_gradients(pairs)
+            apply_once_checked(model.optimizer, pairs, passed, grad_waits)
         total = tf.reduce_sum(losses.local * losses.present)
         if losses.regularization is not None:
             total = total + losses.regularization

@@ -94,7 +94,7 @@ class LossStep:
         if after and not gate_forward:
             # The labels wait: a loss may raise on a label the check rejects
             # (e.g. a class id out of range), and the check's error must win.
-            y, sample_weight = _after(after, (y, sample_weight))
+            y, sample_weight = available_after(after, (y, sample_weight))
         with tf.control_dependencies(after if gate_forward else []):
             with tf.GradientTape() as tape:
                 y_pred = model(x, training=True)
@@ -105,30 +105,37 @@ class LossStep:
             grads = tape.gradient(scaled, variables) if variables else []
         # What reads the labels (losses, total, gradients, the metrics) comes
         # after the check.
-        weights = _after(after, weights)  # a strategy's weights may be constants
+        weights = available_after(after, weights)  # a strategy's weights may be constants
         output = LossStepOutput(y, sample_weight, y_pred, losses, weights, total)
         if not variables:
             warnings.warn("The model does not have any trainable weights.")
             return output
         if waits:  # the observers are not upstream of the gradients
-            grads = _after(waits, grads)
+            grads = available_after(waits, grads)
 
-        def apply():
-            model.optimizer.apply_gradients(zip(grads, variables))
-            return tf.constant(True)
-
-        if check is not None and not tf.distribute.has_strategy():
-            # Some of the optimizer's updates do not read the gradients (its
-            # iteration count, weight decay): they run in a branch taken
-            # once the check passed. Measured, a control input on each of the
-            # optimizer's ops instead costs 0.15-0.2x of a 16-task step; the
-            # branch costs nothing measurable. (Under a strategy, whose
-            # update is a cross-replica call a branch cannot hold, they do.)
-            tf.cond(tf.cast(check, tf.bool), apply, lambda: tf.constant(False))
-        else:
-            with tf.control_dependencies(after):
-                apply()
+        apply_once_checked(model.optimizer, list(zip(grads, variables)), check, after)
         return output
+
+
+def apply_once_checked(optimizer, pairs, check=None, after=()) -> None:
+    """`optimizer.apply_gradients(pairs)`, run only once `check` passed and `after` ran.
+
+    Some of the optimizer's updates do not read the gradients (its iteration
+    count, weight decay): they run in a branch taken once the check passed.
+    Measured, a control input on each of the optimizer's ops instead costs
+    0.15-0.2x of a 16-task step; the branch costs nothing measurable. (Under
+    a strategy, whose update is a cross-replica call a branch cannot hold,
+    they get the control inputs.) `GradientStep` applies its update this way too.
+    """
+    def apply():
+        optimizer.apply_gradients(pairs)
+        return tf.constant(True)
+
+    if check is not None and not tf.distribute.has_strategy():
+        tf.cond(tf.cast(check, tf.bool), apply, lambda: tf.constant(False))
+    else:
+        with tf.control_dependencies(list(after)):
+            apply()
 
 
 # Preprocessing layers whose variables `adapt` sets and `call` only reads.
@@ -153,7 +160,7 @@ def forward_may_assign(model) -> bool:
     return any(id(v) not in constant for v in model.non_trainable_variables)
 
 
-def _after(waits, structure):
+def available_after(waits, structure):
     """`structure`'s tensors (composite ones' components too), available only after `waits`.
 
     One `IdentityN` op for all of them (an op per tensor would cost the step
@@ -175,5 +182,7 @@ def _after(waits, structure):
 __all__ = [
     "LossStep",
     "LossStepOutput",
+    "available_after",
+    "apply_once_checked",
     "forward_may_assign",
 ]

@@ -304,8 +304,8 @@ class MultiTaskTrainer:
             y, sample_weight, y_pred, losses, weights, total = self._loss_step(
                 x, y, sample_weight, check, waits)
         else:
-            with tf.control_dependencies(([] if check is None else [check]) + waits):
-                y_pred, losses, weights, total = self._gradient_step(x, y, sample_weight)
+            y_pred, losses, weights, total = self._gradient_step(
+                x, y, sample_weight, check, waits)
         self._trackers.record(losses, weights)
         self.track_total_loss(internals.unscale_loss_for_distribution(total),
                               tf.shape(tf.nest.flatten(x)[0])[0])

@@ -318,3 +318,32 @@ def test_auto_leaves_conv_nets_uncompiled_on_cpu():
     mlp = mtl.build_hard_sharing(keras.Input((4,)), mtl.backbones.mlp([8]), _tasks())
     mlp.compile(optimizer="sgd", weighting="pcgrad")
     assert mlp.gradient_step.jit_compile
+
+
+@pytest.mark.parametrize("name", ["mgda", "pcgrad"])
+@pytest.mark.parametrize("jit_compile", ["auto", False])
+def test_a_bad_batch_changes_no_variable(name, jit_compile):
+    # MGDA keeps no state: its gradients are computed beside the batch's value
+    # check and only the update waits. PCGrad counts its steps (a variable the
+    # rule assigns): its whole step waits. Either way, compiled with XLA or
+    # not, a batch the check rejects raises the check's readable error and
+    # changes nothing: weights, the rule's state, the optimizer's slots and
+    # its iteration count.
+    tasks = [mtl.Task("a", "regression"), mtl.Task("c", "multiclass", num_classes=3)]
+    model = mtl.build_hard_sharing(keras.Input((4,)), mtl.backbones.mlp([8]), tasks)
+    model.compile(optimizer=keras.optimizers.Adam(0.01), weighting=name, jit_compile=jit_compile)
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 4)).astype("float32")
+    y = {"a": rng.normal(size=8).astype("float32"), "c": rng.integers(0, 3, 8)}
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    assert model.gradient_step.jit_compile == (jit_compile == "auto")
+    before = [v.numpy().copy() for v in model.variables + model.optimizer.variables]
+    bad = tf.data.Dataset.from_tensors((x, {"a": y["a"], "c": np.full(8, 3)}))  # id 3 of 3
+    with pytest.raises(ValueError, match="whole-number class ids from 0 to 2"):
+        model.fit(bad, epochs=1, verbose=0)
+    after = [v.numpy() for v in model.variables + model.optimizer.variables]
+    assert len(after) == len(before)
+    for b, a in zip(before, after):
+        np.testing.assert_array_equal(a, b)
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)  # and training goes on
+    assert int(model.optimizer.iterations) == 2
