@@ -306,12 +306,8 @@ class MultiTaskTrainer:
         else:
             y_pred, losses, weights, total = self._gradient_step(
                 x, y, sample_weight, check, waits)
-        self._trackers.record(losses, weights)
-        self.track_total_loss(internals.unscale_loss_for_distribution(total),
-                              tf.shape(tf.nest.flatten(x)[0])[0])
-        # The metrics read the labels and masks the losses were computed from.
-        self._trackers.update_task_metrics(self._label_dict(y), y_pred, sample_weight, losses)
-        return self._multi_worker_logs(self.get_metrics_result())
+        return self._multi_worker_logs(
+            self._record_step(x, y, y_pred, sample_weight, losses, weights, total))
 
     def test_step(self, data):
         """One evaluation step: Keras' own, with the masked losses computed once.
@@ -326,15 +322,24 @@ class MultiTaskTrainer:
             y_pred = self(x, training=False)
             losses = self.step_losses(y, y_pred, sample_weight)
             total, _ = self.weighted_total(losses, training=False)
-        self._trackers.record(losses)
-        self.track_total_loss(internals.unscale_loss_for_distribution(total),
-                              tf.shape(tf.nest.flatten(x)[0])[0])
-        self._trackers.update_task_metrics(self._label_dict(y), y_pred, sample_weight, losses)
-        logs = self.get_metrics_result()
+        logs = self._record_step(x, y, y_pred, sample_weight, losses, None, total)
         # Weights are a training quantity: keep them out of evaluation logs.
         weight_keys = self._trackers.weight_log_keys
         logs = {k: v for k, v in logs.items() if k not in weight_keys}
         return self._multi_worker_logs(logs)
+
+    def _record_step(self, x, y, y_pred, sample_weight, losses, weights, total):
+        """Records a training or evaluation step in the logs; returns them.
+
+        The per-task losses and (training) weights, the optimized `loss`, and
+        the task metrics, which read the labels and masks the losses were
+        computed from.
+        """
+        self._trackers.record(losses, weights)
+        self.track_total_loss(internals.unscale_loss_for_distribution(total),
+                              tf.shape(tf.nest.flatten(x)[0])[0])
+        self._trackers.update_task_metrics(self._label_dict(y), y_pred, sample_weight, losses)
+        return self.get_metrics_result()
 
     def _multi_worker_logs(self, logs):
         # Under MultiWorkerMirroredStrategy Keras 3 reduces every log with
