@@ -105,7 +105,9 @@ class TableSource(abc.ABC):
 
         Args:
             columns: The columns to read (a subset of `columns()`).
-            batch_size: Rows per batch (the last may be smaller).
+            batch_size: Rows per batch (the last may be smaller); a CSV
+                source's batches are blocks of the file that hold about this
+                many lines.
             shuffle_buffer: If > 0, parts are read in a shuffled order (seeded,
                 new each epoch) and rows are shuffled in a buffer of this many.
             seed: Seed of the shuffles.
@@ -151,8 +153,8 @@ class TableSource(abc.ABC):
                                   num_parallel_calls=tf.data.AUTOTUNE,
                                   deterministic=not shuffle_parts)
         ds = self._to_batches(ds, columns, batch_size, shuffle_buffer, seed, with_location)
-        if shard is not None and not by_part:
-            ds = ds.shard(*shard)
+        if shard is not None and not by_part:  # batches of exactly batch_size rows
+            ds = ds.rebatch(batch_size).shard(*shard)
         return ds
 
     @abc.abstractmethod

@@ -66,6 +66,51 @@ def test_csv_crlf_whitespace_lines_and_empty_edge_cells(tmp_path):
     assert _rows(tsv, ["a", "b", "c"], batch_size=4) == {"a": [b""], "b": [b"2"], "c": [b""]}
 
 
+def test_block_reader_cuts_lines_at_every_block_size(tmp_path):
+    from mtl_keras.data.tables.csv_source import _block_lines
+
+    # A header, a line end split between two blocks (\r | \n), a blank line,
+    # a line longer than small blocks, and a last line without a line end.
+    text = "h\r\nab,1\r\n\ncd," + "x" * 40 + "\r\n  \ne,2"
+    path = _write(tmp_path / "t.csv", text)
+    expected = ["ab,1", "", "cd," + "x" * 40, "  ", "e,2"]
+    size = len(text.encode())
+    every_size = tf.data.Dataset.range(1, size + 2).flat_map(  # one block size after another
+        lambda block: _block_lines(tf.constant(path), tf.constant(size, tf.int64),
+                                   tf.constant(3, tf.int64), block).map(lambda b: (block, b)))
+    got = {}
+    for block, batch in every_size.as_numpy_iterator():
+        got.setdefault(int(block), []).extend(line.decode() for line in batch.tolist())
+    # No line end at the end: nothing is flushed after the last line.
+    assert got == {block: expected for block in range(1, size + 2)}
+    _write(tmp_path / "n.csv", "h\na\nb\n")
+    got = [line for batch in _block_lines(tf.constant(str(tmp_path / "n.csv")),
+                                          tf.constant(6, tf.int64), tf.constant(2, tf.int64), 2)
+           for line in batch.numpy().tolist()]
+    assert got == [b"a", b"b", b""]  # the flush's empty line comes after the last line
+
+
+def test_csv_rows_across_many_blocks_match_pythons_csv_reader(tmp_path):
+    import csv
+
+    rng = np.random.default_rng(0)
+    rows = [[str(i), "q" * int(rng.integers(0, 300)), f'"a, {i}"' if i % 7 == 0 else "b"]
+            for i in range(400)]
+    lines = ["id,pad,name"] + [",".join(r) for r in rows]
+    path = _write(tmp_path / "m.csv", "\r\n".join(lines) + "\r\n")
+    source = CsvSource(path)
+    assert source._layout(8)[2] < 40_000  # many blocks: the file is about 60 KB
+    got = _rows(source, ["id", "pad", "name"], batch_size=8, with_location=True)
+    with open(path, newline="") as f:
+        want = list(csv.reader(f))[1:]
+    assert [v.decode() for v in got["id"]] == [r[0] for r in want]
+    assert [v.decode() for v in got["pad"]] == [r[1] for r in want]
+    assert [v.decode() for v in got["name"]] == [r[2] for r in want]
+    assert got["__row__"] == list(range(2, 402))
+    header_only = CsvSource(_write(tmp_path / "h.csv", "id,pad\r\n"))
+    assert _rows(header_only, ["id"], batch_size=8) == {"id": []}
+
+
 def test_csv_shuffle_reads_every_row_once_in_another_order(tmp_path):
     for k in range(3):
         _write(tmp_path / f"part-{k}.csv",
