@@ -18,6 +18,7 @@ source:
 
 from __future__ import annotations
 
+import re
 from typing import Sequence
 
 import tensorflow as tf
@@ -31,7 +32,52 @@ _WHITESPACE = " \t\n\v\f\r"
 SPACES = r"[ \t\n\v\f\r]*"
 # A finite decimal literal; `to_number` itself would also accept "inf" and
 # "nan", which are not numbers here (NaN is a missing marker via na_values).
-_NUMBER = SPACES + r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?" + SPACES
+_BARE_NUMBER = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+_NUMBER = SPACES + _BARE_NUMBER + SPACES
+
+
+# What `_all_bare_numbers` and `_needs_text_check` join a column's cells with
+# (a cell may contain it too: both allow for that), and its regex.
+_SEP, _SEP_RE = "\x00", r"\x00"
+
+
+def _markers(na_values: Sequence[str]) -> set[str]:
+    """The non-empty missing markers, stripped as cells are compared."""
+    return {m.strip(_WHITESPACE) for m in na_values} - {""}
+
+
+def _all_bare_numbers(raw: tf.Tensor) -> tf.Tensor:
+    """Whether every cell is a bare decimal literal or empty (a scalar bool).
+
+    Two regex passes over the column joined into one string, about half the
+    cost of matching every cell (the common case of a clean numeric column).
+    The cells joined by `_SEP` read as numbers and empties; a cell holding a
+    `_SEP` could fake that, so the plain concatenation must hold none.
+    """
+    joined = tf.strings.reduce_join(raw, separator=_SEP)
+    tokens = f"(?:{_BARE_NUMBER})?(?:{_SEP_RE}(?:{_BARE_NUMBER})?)*"
+    return tf.logical_and(tf.strings.regex_full_match(joined, tokens),
+                          tf.strings.regex_full_match(tf.strings.reduce_join(raw),
+                                                      f"[^{_SEP_RE}]*"))
+
+
+def _needs_text_check(raw: tf.Tensor, na_values: Sequence[str]) -> tf.Tensor:
+    """Whether some cell may need stripping or be a missing marker (a scalar bool).
+
+    One regex pass over the column joined by `_SEP`. A cell with whitespace at
+    its start or end, or equal to a marker, sits between `_SEP`s (or the
+    text's ends) with that whitespace or marker next to them, so it is always
+    found; a cell holding a `_SEP` may only be found needlessly.
+    """
+    before, after = rf"(?:\A|{_SEP_RE})", rf"(?:{_SEP_RE}|\z)"  # a cell's two ends
+    space = r"[ \t\n\v\f\r]"
+    found = [before + space, space + after]
+    markers = _markers(na_values)
+    if markers:
+        found.append(before + "(?:" + "|".join(_literal(m) for m in sorted(markers)) + ")"
+                     + after)
+    pattern = "(?s).*(?:" + "|".join(found) + ").*"
+    return tf.strings.regex_full_match(tf.strings.reduce_join(raw, separator=_SEP), pattern)
 
 
 def _na_pattern(na_values: Sequence[str]) -> str:
@@ -40,7 +86,7 @@ def _na_pattern(na_values: Sequence[str]) -> str:
     One regex pass per cell: measured on 2,048-cell columns, about 10x cheaper
     than comparing every cell with every marker.
     """
-    markers = {m.strip(_WHITESPACE) for m in na_values} - {""}  # cells are compared stripped
+    markers = _markers(na_values)  # cells are compared stripped
     alternatives = "|".join(_literal(m) for m in sorted(markers, key=lambda m: (-len(m), m)))
     return SPACES + (f"(?:{alternatives})?" if markers else "") + SPACES
 
@@ -67,10 +113,21 @@ def parse_numbers(raw: tf.Tensor, na_values: Sequence[str]) -> tuple[tf.Tensor, 
         a bool mask of the invalid cells (text that is no number, infinities).
     """
     if raw.dtype == tf.string:
-        # No strip: both regexes allow surrounding whitespace, as `to_number` does.
-        missing = _is_na(raw, na_values)
-        valid = tf.logical_and(tf.strings.regex_full_match(raw, _NUMBER),
-                               tf.logical_not(missing))  # a marker may be a number ("-999")
+        def checked():
+            # No strip: both regexes allow surrounding whitespace, as `to_number` does.
+            missing = _is_na(raw, na_values)
+            valid = tf.logical_and(tf.strings.regex_full_match(raw, _NUMBER),
+                                   tf.logical_not(missing))  # a marker may be a number ("-999")
+            return missing, valid
+
+        def bare():  # every cell a number as it is, or empty
+            missing = tf.equal(raw, "")
+            return missing, tf.logical_not(missing)
+
+        if any(re.fullmatch(_BARE_NUMBER, m) for m in _markers(na_values)):
+            missing, valid = checked()  # "-999" may be missing: every cell is compared
+        else:
+            missing, valid = tf.cond(_all_bare_numbers(raw), bare, checked)
         values = tf.strings.to_number(tf.where(valid, raw, "0"), tf.float64)
         ok = tf.logical_and(valid, tf.math.is_finite(values))  # 1e999 parses to inf
         invalid = tf.logical_not(tf.logical_or(ok, missing))
@@ -104,8 +161,11 @@ def to_text(raw: tf.Tensor, na_values: Sequence[str]) -> tf.Tensor:
     with up to 17 significant digits otherwise.
     """
     if raw.dtype == tf.string:
-        text = tf.strings.strip(raw)
-        return tf.where(_is_na(text, na_values), "", text)
+        def checked():
+            text = tf.strings.strip(raw)
+            return tf.where(_is_na(text, na_values), "", text)
+
+        return tf.cond(_needs_text_check(raw, na_values), checked, lambda: raw)
     values = tf.cast(raw, tf.float64)
     whole = tf.logical_and(tf.math.is_finite(values), tf.equal(values, tf.math.round(values)))
     as_int = tf.strings.as_string(tf.cast(tf.where(whole, values, 0.0), tf.int64))
