@@ -136,6 +136,30 @@ def test_hash_split_batches_have_the_requested_size(tmp_path):
     assert all(s == 32 for s in sizes[:-1]) and sum(sizes) == data.spec.rows["train"]
 
 
+def test_each_split_streams_exactly_its_rows_converted(tmp_path):
+    # Train (60 %) is masked after conversion, validation and test before it:
+    # either way a split yields its rows, in file order, with their labels.
+    from mtl_keras.data.tables import HashSplit
+
+    split = HashSplit("id", {"train": 0.6, "validation": 0.2, "test": 0.2})
+    data = DataSpec(targets=["price", "sold"], features=["x", "city"], source=_table(tmp_path, 200),
+                    split=split.get_config()).load()
+    which = split.assign(tf.constant([str(i) for i in range(200)])).numpy()
+    sold = {"no": 0, "yes": 1}
+    for index, name in enumerate(split.splits):
+        ids = [i for i in range(200) if which[i] == index]
+        batches = list(data.dataset(name, batch_size=16, shuffle=False))
+        x = np.concatenate([b[0]["x"].numpy().ravel() for b in batches])
+        city = [c for b in batches for c in b[0]["city"].numpy().ravel().tolist()]
+        price = np.concatenate([b[1]["price"].numpy() for b in batches])
+        got_sold = np.concatenate([b[1]["sold"].numpy() for b in batches]).tolist()
+        assert 0 < len(ids) == len(x) == data.spec.rows[name]
+        np.testing.assert_array_equal(x, [i * 0.25 for i in ids])
+        assert city == [["Oslo", "Rome", "Paris"][i % 3].encode() for i in ids]
+        np.testing.assert_array_equal(price, [np.nan if i % 10 == 3 else 100 + 2 * i for i in ids])
+        assert got_sold == [-1 if i % 7 == 5 else sold["yes" if i % 2 else "no"] for i in ids]
+
+
 def test_every_builder_trains_on_raw_columns_and_saves(tmp_path):
     data = DataSpec(targets=["price", "sold", "grade"], source=_table(tmp_path),
                     exclude=["id"], split={"key": "id", "fractions": {"train": 0.7,
