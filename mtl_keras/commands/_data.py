@@ -83,10 +83,16 @@ def data_name(value: Any) -> str:
     return "a data spec"
 
 
-def dataset(data, split: str, batch_size: int, tasks, seed: int = 0, shuffle=None):
-    """`data`'s split as `(features, {task: label})` batches of the tasks named `tasks`."""
+def dataset(data, split: str, batch_size: int, tasks, seed: int = 0, shuffle=None,
+            once: bool = False):
+    """`data`'s split as `(features, {task: label})` batches of the tasks named `tasks`.
+
+    `once`: the split is read at most once (evaluation, export checks), so a
+    table's rows are not cached.
+    """
     if is_table(data):
-        return data.dataset(split, batch_size, shuffle=shuffle, seed=seed, tasks=tasks)
+        return data.dataset(split, batch_size, shuffle=shuffle, seed=seed, tasks=tasks,
+                            cache=False if once else None)
     return data.dataset(split, batch_size, shuffle=shuffle, tasks=tasks)
 
 

@@ -56,7 +56,8 @@ def evaluate(path, data=None, split="test", seed=0, batch_size=64):
     _common.select_tasks(data, names)
     _data.require_split(data, split, "the split to evaluate")
     with _distribute.quiet_end_of_data():
-        logs = model.evaluate(_data.dataset(data, split, batch_size, names, shuffle=False),
+        logs = model.evaluate(_data.dataset(data, split, batch_size, names, shuffle=False,
+                                            once=True),
                               return_dict=True, verbose=0)
     return {t: {k[len(t) + 1:]: v for k, v in logs.items() if k.startswith(t + "_")}
             for t in names}

@@ -144,10 +144,10 @@ def _table_data(arg, model, path):
         raise ValueError(
             f"Expected the data to provide the model's inputs {sorted(wanted)}. Received: "
             f"{_data.data_name(data)} with the inputs {sorted(provided)}.")
-    representative = _data.dataset(data, "train", 32, names, shuffle=False)
+    representative = _data.dataset(data, "train", 32, names, shuffle=False, once=True)
     split = next(s for s in ("test", "validation", "train") if s in available)
     features, labels = {}, {}
-    for x, y in _data.dataset(data, split, 64, names, shuffle=False).take(4):
+    for x, y in _data.dataset(data, split, 64, names, shuffle=False, once=True).take(4):
         for k, v in x.items():
             features.setdefault(k, []).append(v.numpy())
         for k, v in y.items():

@@ -54,19 +54,20 @@ def _columns(value, cls, what) -> list:
     return out
 
 
-CACHES = ("memory", "disk")
+CACHES = ("auto", "memory", "disk")
 
 
 def check_cache(cache, allow_false: bool = False):
-    """Validates a cache option: None, `"memory"` or `"disk"` (and False where allowed).
+    """Validates a cache option: `"auto"`, `"memory"`, `"disk"` or None (and False where allowed).
 
     Returns the option, with False (read the files every epoch) as None.
     """
     if cache is None or cache in CACHES or (allow_false and cache is False):
         return cache or None
-    options = ["None" + (" or False" if allow_false else "") + " (read the files every epoch)",
+    options = ["'auto' (on disk when the rows' order cannot change and the disk has room)",
                "'memory' (keep the converted rows in memory after the first epoch)",
-               "'disk' (write them to a temporary directory in the first epoch)"]
+               "'disk' (write them to a temporary directory in the first epoch)",
+               "None" + (" or False" if allow_false else "") + " (read the files every epoch)"]
     raise ValueError(f"Expected cache {', '.join(options)}. Received: cache={cache!r}")
 
 
@@ -100,15 +101,19 @@ class DataSpec:
             distinct labels is a class target, else regression.
         hashing_dim: Bins of hashed features without `num_bins`.
         rows: Rows per split found when resolved (informative).
-        cache: None (default): `TableData.dataset` reads, parses and converts
-            the files every epoch (memory stays flat however large the
-            table); `"memory"`: it keeps each split's converted rows in
-            memory after the first epoch, so later epochs skip the files
-            (for tables that fit in memory); `"disk"`: it writes them to a
-            temporary directory during the first epoch and reads them back
-            later (for tables larger than memory; the files are deleted with
-            the dataset). On a 2-core CPU a small model's step then
-            no longer waits on parsing (BENCHMARKS.md, "Input pipeline").
+        cache: What `TableData.dataset` does with a split's converted rows
+            after the first epoch. `"auto"` (default): `"disk"` when caching
+            cannot change the rows' order and the temporary directory has
+            room (under a quarter of its free space for twice the files'
+            size), else None. The order could change for a shuffled split of
+            several files, which are read in a new order each epoch without
+            a cache. `"disk"`: write them to a temporary directory during
+            the first epoch and read them back later (memory stays flat; the
+            files are deleted with the dataset). `"memory"`: keep them in
+            memory (for tables that fit in memory). None: read, parse and
+            convert the files every epoch. On 2 CPU cores parsing every epoch
+            keeps a small model's step waiting on input about 10 % of the time;
+            with a cache, under 5 % (BENCHMARKS.md, "Input pipeline").
         base_dir: Directory that relative file paths are relative to.
 
     Example:
@@ -137,7 +142,7 @@ class DataSpec:
                  invalid_values: str = "error", sample_rows: int = 10_000,
                  max_categories: int = 100, max_integer_categories: int = 10,
                  max_inferred_classes: int = 10, hashing_dim: int = 32,
-                 rows: Mapping[str, int] | None = None, cache: str | None = None,
+                 rows: Mapping[str, int] | None = None, cache: str | None = "auto",
                  base_dir: str | None = None):
         given = {"train": train, "validation": validation, "test": test}
         if source is not None:
@@ -187,7 +192,7 @@ class DataSpec:
                                  f"Received: {name}={value!r}")
             setattr(self, name, value)
         self.rows = None if rows is None else dict(rows)
-        self.cache = check_cache(cache)
+        self.cache = check_cache(cache, allow_false=True)
         self._check_columns()
 
     def _check_columns(self):
@@ -317,7 +322,7 @@ class DataSpec:
         config.update({k: getattr(self, k) for k in _INT_OPTIONS})
         if self.rows is not None:
             config["rows"] = dict(self.rows)
-        if self.cache is not None:
+        if self.cache != "auto":
             config["cache"] = self.cache
         return config
 

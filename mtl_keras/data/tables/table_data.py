@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import atexit
-import glob
 import os
 import shutil
 import tempfile
@@ -25,28 +24,59 @@ READ_ROWS = 2048
 
 
 _DISK_CACHE_DIR = None
+# "auto" caches on disk while the estimated cache takes under this share of
+# the temporary directory's free space.
+AUTO_CACHE_SHARE = 0.25
 
 
-def _disk_cache_prefix() -> str:
-    """A new file prefix for one dataset's disk cache.
-
-    The files live in one temporary directory per process (deleted at exit);
-    every dataset gets its own prefix, so two pipelines never share a cache
-    being written.
-    """
+def _cache_dir() -> str:
+    """The process's temporary directory of disk caches (deleted at exit)."""
     global _DISK_CACHE_DIR
     if _DISK_CACHE_DIR is None:
         _DISK_CACHE_DIR = tempfile.mkdtemp(prefix="mtl_keras_cache_")
         atexit.register(shutil.rmtree, _DISK_CACHE_DIR, ignore_errors=True)
-    return os.path.join(_DISK_CACHE_DIR, uuid.uuid4().hex)
+    return _DISK_CACHE_DIR
 
 
-def _remove_disk_cache(prefix: str) -> None:
-    for path in glob.glob(glob.escape(prefix) + "*"):
-        try:
-            os.remove(path)
-        except OSError:
-            pass
+def _disk_cache(ds: tf.data.Dataset) -> tf.data.Dataset:
+    """`ds` written to a new directory in its first full epoch, read from it later.
+
+    A `tf.data` snapshot with one shard, read back in the order it was
+    written. An epoch read only in part writes nothing that is read later
+    (the next epoch writes again), and no warning is logged. The directory
+    goes when the last dataset or iterator reading it does, or at exit.
+    """
+    path = os.path.join(_cache_dir(), uuid.uuid4().hex)
+    cached = ds.snapshot(path, compression=None,
+                         shard_func=lambda *element: tf.constant(0, tf.int64),
+                         reader_func=lambda shards: shards.flat_map(lambda shard: shard))
+    weakref.finalize(cached, shutil.rmtree, path, ignore_errors=True)
+    return cached
+
+
+def _estimated_cache_bytes(source, rows: int, columns: int) -> int:
+    """An upper estimate of a split's converted rows on disk: twice its files'
+    size (a cell of text or a number takes no more converted), or 64 bytes a
+    cell for sources without files."""
+    files = getattr(source, "files", None)
+    if files:
+        return 2 * sum(tf.io.gfile.stat(f).length for f in files)
+    return 64 * rows * columns
+
+
+def auto_cache(source, rows: int | None, columns: int, shuffled_parts: bool) -> str | None:
+    """What `cache="auto"` means for one pipeline: `"disk"` or None.
+
+    None when the parts (files) would be read in a new order each epoch
+    (a cache reads them in its first epoch's order), or when the estimated
+    cache would take `AUTO_CACHE_SHARE` or more of the temporary directory's
+    free space.
+    """
+    if shuffled_parts:
+        return None
+    free = shutil.disk_usage(tempfile.gettempdir()).free
+    needed = _estimated_cache_bytes(source, rows or 0, columns)
+    return "disk" if needed < AUTO_CACHE_SHARE * free else None
 
 
 class TableData:
@@ -151,9 +181,11 @@ class TableData:
                 parsing; they are still shuffled); `"disk"`: write them to
                 a temporary directory in the first epoch and read them from
                 there later (memory stays flat; the files are deleted with
-                the dataset); False: read the files every epoch; None
-                (default): the spec's `cache`. A first epoch read only in
-                part is not kept.
+                the dataset); `"auto"`: `"disk"` unless it could change the
+                rows' order (a shuffled split of several files) or the disk
+                lacks room (`auto_cache`); False: read the files every
+                epoch; None (default): the spec's `cache`. A first epoch
+                read only in part is not kept.
 
         Example (each worker runs the same script with its `TF_CONFIG`):
 
@@ -174,7 +206,7 @@ class TableData:
         ds = self._pipeline(read.source, batch_size, labels=targets,
                             shuffle_buffer=shuffle_buffer if shuffle else 0, seed=seed,
                             split=None if isinstance(read.split, str) else (read.split, split),
-                            shard=shard, cache=cache)
+                            shard=shard, cache=cache, rows=(self.spec.rows or {}).get(split))
         if shard is not None:  # sharded here: tf.distribute must not shard it again
             options = tf.data.Options()
             options.experimental_distribute.auto_shard_policy = \
@@ -224,7 +256,7 @@ class TableData:
                               shuffle_buffer=0, seed=None, split=None, keep=list(keep))
 
     def _pipeline(self, source, batch_size, labels, shuffle_buffer, seed, split, keep=(),
-                  shard=None, cache=None):
+                  shard=None, cache=None, rows=None):
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"Expected batch_size to be an int >= 1. Received: {batch_size!r}")
         na_values = self.spec.na_values
@@ -237,6 +269,10 @@ class TableData:
         # Rows are read, split and converted in chunks of at least `READ_ROWS`
         # (vectorized ops, few dataset elements), shuffled after conversion.
         # A cache keeps the first epoch's order: the files are then read in order.
+        if cache == "auto":
+            parts = source.num_parts if shard is None or source.num_parts < shard[0] \
+                else len(range(shard[1], source.num_parts, shard[0]))
+            cache = auto_cache(source, rows, len(columns), shuffle_buffer > 0 and parts > 1)
         ds = source.raw_dataset(list(dict.fromkeys(columns)), max(batch_size, READ_ROWS),
                                 seed=seed, shard=shard,
                                 shuffle_parts=shuffle_buffer > 0 and cache is None)
@@ -267,10 +303,7 @@ class TableData:
         if cache == "memory":
             ds = ds.cache()
         elif cache == "disk":
-            prefix = _disk_cache_prefix()
-            ds = ds.cache(prefix)
-            # The files go when the last dataset or iterator reading them does.
-            weakref.finalize(ds, _remove_disk_cache, prefix)
+            ds = _disk_cache(ds)
         if shuffle_buffer > 0:
             ds = shuffle_rows(ds, shuffle_buffer, seed)
         return ds.rebatch(batch_size).prefetch(tf.data.AUTOTUNE)

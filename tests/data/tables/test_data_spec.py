@@ -65,9 +65,9 @@ def test_static_errors_before_any_file_is_opened():
         DataSpec.from_dict({**base, "invalid_values": "skip"})
     with pytest.raises(ValueError, match="sample_rows to be an int >= 1"):
         DataSpec.from_dict({**base, "sample_rows": 0})
-    with pytest.raises(ValueError, match=r"cache None \(read the files every epoch\), "
-                                         r"'memory' .*'disk' .*Received: cache=False"):
-        DataSpec.from_dict({**base, "cache": False})
+    with pytest.raises(ValueError, match=r"cache 'auto' .*'memory' .*'disk' .*None or False "
+                                         r"\(read the files every epoch\). Received: cache='yes'"):
+        DataSpec.from_dict({**base, "cache": "yes"})
     with pytest.raises(ValueError, match="Bad options for target 'y'"):
         DataSpec.from_dict({"train": "t.csv", "targets": {"y": {"knd": "binary"}}})
     with pytest.raises(ValueError, match="excluded columns not to be used"):

@@ -68,8 +68,8 @@ def test_memory_cache_serves_later_epochs_without_the_file(tmp_path):
     assert sorted(second) == sorted(first) and second != first  # reshuffled
     with pytest.raises(tf.errors.NotFoundError):
         _rows(streamed)
-    with pytest.raises(ValueError, match=r"Expected cache None or False .*'memory' .*'disk' "
-                                         r".*Received: cache='ram'"):
+    with pytest.raises(ValueError, match=r"Expected cache 'auto' .*'memory' .*'disk' .*None or "
+                                         r"False .*Received: cache='ram'"):
         data.dataset("train", cache="ram")
 
 
@@ -89,15 +89,60 @@ def test_disk_cache_serves_later_epochs_from_files_it_deletes_with_the_dataset(t
     next(partial)
     del partial  # a first epoch read in part is not kept
     first = _rows(cached)
-    files = glob.glob(os.path.join(table_data._DISK_CACHE_DIR, "*"))
-    assert any(f.endswith(".index") for f in files)
+    files = glob.glob(os.path.join(table_data._DISK_CACHE_DIR, "**"), recursive=True)
+    assert any(os.path.isfile(f) for f in files)
     assert sorted(first) == sorted(streamed)
     os.remove(path)
     second = _rows(cached)  # read from the cache files: the table is gone
     assert sorted(second) == sorted(first) and second != first  # reshuffled
     del cached
     gc.collect()
-    assert [f for f in files if os.path.exists(f)] == []
+    assert [f for f in files if os.path.exists(f)] == [table_data._DISK_CACHE_DIR + os.sep]
+
+
+def test_auto_cache_keeps_what_streaming_gives_and_skips_the_file_later(tmp_path):
+    # The default: one file, so a cache cannot change the order. The cached
+    # epochs are the streamed ones, batch for batch (same seed), and the
+    # epochs after the first no longer read the file.
+    path = _table(tmp_path, 300)
+    data = DataSpec(targets=["price", "sold"], features=["x", "city"], source=path,
+                    split={"key": "id"}).load()
+    assert data.spec.cache == "auto" and "cache" not in data.spec.to_dict()
+    auto = data.dataset("train", batch_size=16, shuffle_buffer=64, seed=3)
+    streamed = data.dataset("train", batch_size=16, shuffle_buffer=64, seed=3, cache=False)
+    epochs = [_rows(auto), _rows(auto)]
+    assert epochs == [_rows(streamed), _rows(streamed)] and epochs[0] != epochs[1]
+    os.remove(path)
+    assert sorted(_rows(auto)) == sorted(epochs[0])
+    with pytest.raises(tf.errors.NotFoundError):
+        _rows(streamed)
+    assert DataSpec.from_dict({**data.spec.to_dict(), "cache": False}).cache is None
+
+
+def test_auto_cache_streams_shuffled_shards_and_when_the_disk_is_short(tmp_path, monkeypatch):
+    import shutil
+
+    from mtl_keras.data.tables import CsvSource, table_data
+
+    for k in range(2):
+        _csv(tmp_path / f"part-{k}.csv", "x,y", [f"{k * 10 + i},{i}" for i in range(10)])
+    shards = CsvSource(str(tmp_path / "part-*.csv"))
+    size = 2 * sum(os.path.getsize(f) for f in shards.files)  # the estimate
+    # Shuffled shards are read in a new order each epoch: a cache would freeze it.
+    assert table_data.auto_cache(shards, 20, 2, shuffled_parts=True) is None
+    assert table_data.auto_cache(shards, 20, 2, shuffled_parts=False) == "disk"
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=4 * size))
+    assert table_data.auto_cache(shards, 20, 2, shuffled_parts=False) is None  # 25 % or more
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=4 * size + 4))
+    assert table_data.auto_cache(shards, 20, 2, shuffled_parts=False) == "disk"
+    data = DataSpec(targets=["y"], features=["x"], train=str(tmp_path / "part-*.csv")).load()
+    shuffled = data.dataset("train", batch_size=4, seed=1)
+    orders = [_rows(shuffled) for _ in range(4)]
+    assert len({tuple(o[:10]) for o in orders}) > 1  # the files still change order
+    os.remove(tmp_path / "part-1.csv")
+    with pytest.raises(tf.errors.NotFoundError):  # streamed: no cache was written
+        _rows(shuffled)
 
 
 def test_fit_with_disk_cached_train_and_validation(tmp_path):
