@@ -84,12 +84,18 @@ def test_disk_cache_serves_later_epochs_from_files_it_deletes_with_the_dataset(t
                     split={"key": "id"}, cache="disk").load()
     assert data.spec.to_dict()["cache"] == "disk"
     streamed = _rows(data.dataset("train", batch_size=16, shuffle=False, cache=False))
+
+    def cache_files():  # of every dataset of this process
+        directory = table_data._cache_dir()
+        return set(glob.glob(os.path.join(directory, "**"), recursive=True))
+
+    before = cache_files()
     cached = data.dataset("train", batch_size=16, shuffle_buffer=64, seed=3)
     partial = iter(cached)
     next(partial)
     del partial  # a first epoch read in part is not kept
     first = _rows(cached)
-    files = glob.glob(os.path.join(table_data._DISK_CACHE_DIR, "**"), recursive=True)
+    files = cache_files() - before  # this dataset's
     assert any(os.path.isfile(f) for f in files)
     assert sorted(first) == sorted(streamed)
     os.remove(path)
@@ -97,7 +103,7 @@ def test_disk_cache_serves_later_epochs_from_files_it_deletes_with_the_dataset(t
     assert sorted(second) == sorted(first) and second != first  # reshuffled
     del cached
     gc.collect()
-    assert [f for f in files if os.path.exists(f)] == [table_data._DISK_CACHE_DIR + os.sep]
+    assert [f for f in files if os.path.exists(f)] == []
 
 
 def test_auto_cache_keeps_what_streaming_gives_and_skips_the_file_later(tmp_path):
