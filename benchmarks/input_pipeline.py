@@ -122,7 +122,7 @@ def measure(data, batch_size: int, rounds: int, cache) -> dict:
     _common.time_steps(model, memory_it, 40)  # trace, fill the cache, warm up
     dataset = data.dataset("train", batch_size, cache=cache)
     pipeline_rate(dataset)  # the first epoch, untimed (fills a cache)
-    rates, waits, step_rates, streams, memories = [], [], [], [], []
+    rates, waits, step_rates = [], [], []
     for _ in range(rounds):
         rate, batches = pipeline_rate(dataset)
         rates.append(rate)
@@ -131,16 +131,10 @@ def measure(data, batch_size: int, rounds: int, cache) -> dict:
         next(streamed)  # the first batch starts the pipeline's threads; not timed
         t_stream = _common.time_steps(model, streamed, steps - 1)
         t_memory = _common.time_steps(model, memory_it, steps - 1)
-        streams.append(t_stream)
-        memories.append(t_memory)
         waits.append(max(0.0, 1.0 - t_memory / t_stream))
         step_rates.append(batch_size / t_memory)
-    # Other jobs on the machine only ever add time: the fastest epoch of each
-    # kind is the least disturbed, and input waits are in every streamed one.
-    fastest = max(0.0, 1.0 - min(memories) / min(streams))
     return {"pipeline": statistics.median(rates), "step": statistics.median(step_rates),
-            "wait": statistics.median(waits), "waits": waits, "steps": steps,
-            "fastest": fastest}
+            "wait": statistics.median(waits), "waits": waits, "steps": steps}
 
 
 def main(argv=None) -> int:
@@ -171,7 +165,7 @@ def main(argv=None) -> int:
             line = (f"| {label} | {shown} | {mb:.1f} | {load:.1f} | "
                     f"{result['pipeline']:,.0f} | "
                     f"{result['step']:,.0f} | {result['pipeline'] / result['step']:.1f} | "
-                    f"{100 * result['wait']:.1f} % | {100 * result['fastest']:.1f} % |")
+                    f"{100 * result['wait']:.1f} % |")
             print(line, "waits:", [f"{100 * w:.1f}%" for w in result["waits"]],
                   f"({result['steps']} steps)", flush=True)
             lines.append(line)
@@ -188,8 +182,8 @@ def main(argv=None) -> int:
         "hashed id; hard sharing, [64, 64] trunk, batch "
         f"{args.batch_size}; medians of {args.rounds} interleaved rounds.", "",
         "| source | cache | file MB | load s | pipeline rows/s | step rows/s | pipeline / step | "
-        "waiting (median of rounds) | waiting (fastest epochs) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|", *lines, "",
+        "step time waiting on input |",
+        "|---|---|---:|---:|---:|---:|---:|---:|", *lines, "",
         "*source*: the same table as CSV, as Parquet with typed columns (numbers as numbers, "
         "empty cells as nulls) and as Parquet whose columns are all text, as in the CSV. "
         "*pipeline*: `TableData.dataset('train')` alone over an epoch after the first (read, "
@@ -201,10 +195,8 @@ def main(argv=None) -> int:
         "training step on batches already in memory; the FeatureSpace encodings "
         "(normalization, lookups, one-hot) run inside the model, which takes raw columns. "
         "*waiting*: `1 - t_memory / t_streamed` over one epoch's steps fed from the pipeline "
-        "and from memory (target < 5 %): the median of the rounds' ratios, and the ratio of "
-        "the fastest epoch of each kind (other jobs on a shared machine only add time, so "
-        "the fastest epochs are the least disturbed, and the pipeline's own cost is in every "
-        "streamed epoch). *load*: the DataSpec pass (type inference sample, "
+        "and from memory (target < 5 %), the median of the rounds. *load*: the DataSpec "
+        "pass (type inference sample, "
         "statistics, vocabularies, classes)."])
     if args.write:
         _common.write_section(args.write, HEADING, body)
