@@ -112,8 +112,8 @@ class DataSpec:
             files are deleted with the dataset). `"memory"`: keep them in
             memory (for tables that fit in memory). None: read, parse and
             convert the files every epoch. On 2 CPU cores parsing every epoch
-            keeps a small model's step waiting on input about 10 % of the time;
-            with a cache, under 5 % (BENCHMARKS.md, "Input pipeline").
+            keeps a small model's step waiting on input 11-18 % of the time;
+            with a cache, about 4 % (BENCHMARKS.md, "Input pipeline").
         base_dir: Directory that relative file paths are relative to.
 
     Example:
