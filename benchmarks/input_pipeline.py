@@ -38,7 +38,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import _common  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 import mtl_keras as mtl  # noqa: E402
 from mtl_keras.data import DataSpec  # noqa: E402

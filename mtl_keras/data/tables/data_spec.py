@@ -156,7 +156,7 @@ class DataSpec:
                                  "Received: split=None")
         elif train is None:
             raise ValueError("Expected a `train` source (or one `source` with a `split`). "
-                             f"Received: train=None, source=None")
+                             "Received: train=None, source=None")
         elif split is not None:
             raise ValueError("Expected `split` only with one `source`. Received a split with "
                              "separate train/validation/test sources.")
