@@ -136,7 +136,7 @@ class TableSource(abc.ABC):
             by_part = num_parts >= count
             if by_part:
                 parts = parts.shard(count, index)
-                num_parts = len(range(index, self.num_parts, count))
+            num_parts = self.parts_read(shard)
         if shuffle_parts is None:
             shuffle_parts = shuffle_buffer > 0
         if shuffle_parts:
@@ -156,6 +156,18 @@ class TableSource(abc.ABC):
         if shard is not None and not by_part:  # batches of exactly batch_size rows
             ds = ds.rebatch(batch_size).shard(*shard)
         return ds
+
+    def parts_read(self, shard: tuple[int, int] | None = None) -> int:
+        """How many parts `raw_dataset(..., shard=shard)` reads.
+
+        With at least `num_shards` parts, a shard reads whole parts (`index,
+        index + num_shards, ...`); with fewer, every part (it then keeps every
+        `num_shards`-th batch).
+        """
+        if shard is None or self.num_parts < shard[0]:
+            return self.num_parts
+        count, index = shard
+        return len(range(index, self.num_parts, count))
 
     @abc.abstractmethod
     def _part_dataset(self, part: tf.Tensor, columns: list[str], batch_size: int,

@@ -270,9 +270,8 @@ class TableData:
         # (vectorized ops, few dataset elements), shuffled after conversion.
         # A cache keeps the first epoch's order: the files are then read in order.
         if cache == "auto":
-            parts = source.num_parts if shard is None or source.num_parts < shard[0] \
-                else len(range(shard[1], source.num_parts, shard[0]))
-            cache = auto_cache(source, rows, len(columns), shuffle_buffer > 0 and parts > 1)
+            cache = auto_cache(source, rows, len(columns),
+                               shuffle_buffer > 0 and source.parts_read(shard) > 1)
         ds = source.raw_dataset(list(dict.fromkeys(columns)), max(batch_size, READ_ROWS),
                                 seed=seed, shard=shard,
                                 shuffle_parts=shuffle_buffer > 0 and cache is None)
