@@ -28,8 +28,10 @@ RAW_DTYPES = ("string", "float64")
 
 # What `tf.strings.strip` removes (ASCII whitespace); `to_number` skips it too.
 _WHITESPACE = " \t\n\v\f\r"
+# A regex matching one character of that whitespace.
+_SPACE = r"[ \t\n\v\f\r]"
 #: A regex matching any run of that whitespace (a blank cell or line in full).
-SPACES = r"[ \t\n\v\f\r]*"
+SPACES = _SPACE + "*"
 # A finite decimal literal; `to_number` itself would also accept "inf" and
 # "nan", which are not numbers here (NaN is a missing marker via na_values).
 _BARE_NUMBER = r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
@@ -70,8 +72,7 @@ def _needs_text_check(raw: tf.Tensor, na_values: Sequence[str]) -> tf.Tensor:
     found; a cell holding a `_SEP` may only be found needlessly.
     """
     before, after = rf"(?:\A|{_SEP_RE})", rf"(?:{_SEP_RE}|\z)"  # a cell's two ends
-    space = r"[ \t\n\v\f\r]"
-    found = [before + space, space + after]
+    found = [before + _SPACE, _SPACE + after]
     markers = _markers(na_values)
     if markers:
         found.append(before + "(?:" + "|".join(_literal(m) for m in sorted(markers)) + ")"
