@@ -74,7 +74,7 @@ import tensorflow as tf
 
 
 from mtl_keras import _keras_internals as internals
-from mtl_keras.loss_step import apply_once_checked, available_after, forward_may_assign
+from mtl_keras.loss_step import apply_once_checked, available_after, gate_batch
 
 # Convolutions: XLA's CPU code for them (and for their pfor-batched gradients)
 # is slower than TensorFlow's kernels (see `xla_helps`).
@@ -225,10 +225,9 @@ class GradientStep:
             # optimizer update stay outside (string messages and the optimizer's
             # own ops are not XLA's); collectives keep the step un-compiled.
             compute = tf.function(compute, jit_compile=True, autograph=False)
-        after = ([] if check is None else [check]) + list(waits)
-        gate_all = bool(after) and forward_may_assign(model)
-        if after and not gate_all and not compiled:
-            y, sample_weight = available_after(after, (y, sample_weight))
+        # The XLA function raises nothing: it may read the unchecked labels.
+        after, gate_all, y, sample_weight = gate_batch(model, check, waits, y, sample_weight,
+                                                       labels_wait=not compiled)
         with tf.control_dependencies(after if gate_all else []):
             grads, y_pred, losses, weights, finite = compute(x, y, sample_weight)
         # Nothing leaves the step, and nothing is applied, before the check

@@ -89,12 +89,7 @@ class LossStep:
             A `LossStepOutput`.
         """
         model = self.model
-        after = ([] if check is None else [check]) + list(waits)
-        gate_forward = bool(after) and forward_may_assign(model)
-        if after and not gate_forward:
-            # The labels wait: a loss may raise on a label the check rejects
-            # (e.g. a class id out of range), and the check's error must win.
-            y, sample_weight = available_after(after, (y, sample_weight))
+        after, gate_forward, y, sample_weight = gate_batch(model, check, waits, y, sample_weight)
         with tf.control_dependencies(after if gate_forward else []):
             with tf.GradientTape() as tape:
                 y_pred = model(x, training=True)
@@ -115,6 +110,25 @@ class LossStep:
 
         apply_once_checked(model.optimizer, list(zip(grads, variables)), check, after)
         return output
+
+
+def gate_batch(model, check, waits, y, sample_weight, labels_wait: bool = True):
+    """How a step waits for its batch's value check and its observers.
+
+    Returns:
+        `(after, gate_forward, y, sample_weight)`: `after`, the tensors the
+        update waits for (the check, then `waits`); `gate_forward`, whether the
+        forward pass must wait for them too, because it may assign a variable
+        (`forward_may_assign`). Otherwise, with `labels_wait`, the labels wait:
+        a loss may raise on a label the check rejects (e.g. a class id out of
+        range), and the check's error must win. `LossStep` and `GradientStep`
+        both wait this way.
+    """
+    after = ([] if check is None else [check]) + list(waits)
+    gate_forward = bool(after) and forward_may_assign(model)
+    if after and not gate_forward and labels_wait:
+        y, sample_weight = available_after(after, (y, sample_weight))
+    return after, gate_forward, y, sample_weight
 
 
 def apply_once_checked(optimizer, pairs, check=None, after=()) -> None:
@@ -185,4 +199,5 @@ __all__ = [
     "available_after",
     "apply_once_checked",
     "forward_may_assign",
+    "gate_batch",
 ]
