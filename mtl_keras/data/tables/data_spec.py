@@ -102,18 +102,20 @@ class DataSpec:
         hashing_dim: Bins of hashed features without `num_bins`.
         rows: Rows per split found when resolved (informative).
         cache: What `TableData.dataset` does with a split's converted rows
-            after the first epoch. `"auto"` (default): `"disk"` when caching
-            cannot change the rows' order and the temporary directory has
-            room (under a quarter of its free space for twice the files'
-            size), else None. The order could change for a shuffled split of
-            several files, which are read in a new order each epoch without
-            a cache. `"disk"`: write them to a temporary directory during
-            the first epoch and read them back later (memory stays flat; the
-            files are deleted with the dataset). `"memory"`: keep them in
-            memory (for tables that fit in memory). None: read, parse and
-            convert the files every epoch. On 2 CPU cores parsing every epoch
-            keeps a small model's step waiting on input 11-18 % of the time;
-            with a cache, about 4 % (BENCHMARKS.md, "Input pipeline").
+            after the first epoch. `"auto"` (default): `"disk"` when the
+            temporary directory has room (under a quarter of its free space
+            for twice the files' size), else None. `"disk"`: write them to a
+            temporary directory during the first epoch and read them back
+            later (memory stays flat; the files are deleted with the
+            dataset); a shuffled split of several files is kept one snapshot
+            shard per file, and later epochs read the files in a new order
+            each epoch, as parsing would. `"memory"`: keep them in memory
+            (for tables that fit in memory; the files of a shuffled split
+            are then read in the same order every epoch). None: read, parse
+            and convert the files every epoch. On 2 CPU cores, parsing every
+            epoch slows a small model's step by 11-18 %, mostly CPU taken
+            from it; with a cache, by about 4 % (BENCHMARKS.md, "Input
+            pipeline").
         base_dir: Directory that relative file paths are relative to.
 
     Example:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import abc
 import os
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import tensorflow as tf
 
@@ -100,6 +100,7 @@ class TableSource(abc.ABC):
         with_location: bool = False,
         shard: tuple[int, int] | None = None,
         shuffle_parts: bool | None = None,
+        per_part: Callable[[tf.Tensor, tf.data.Dataset], tf.data.Dataset] | None = None,
     ) -> tf.data.Dataset:
         """Batches `{column: 1-D tensor}` of the raw values of `columns`.
 
@@ -119,11 +120,20 @@ class TableSource(abc.ABC):
                 `num_shards`-th batch, from `index`.
             shuffle_parts: Read the parts in a shuffled order (seeded, new
                 each epoch); default: when `shuffle_buffer > 0`.
+            per_part: `per_part(part, batches)`, a function from one part's
+                index (an int64 scalar tensor) and its batches to a dataset,
+                applied inside the interleave of the parts, e.g. to convert
+                and cache each part on its own (caches that then keep the
+                parts' order free). Needs `shuffle_buffer=0`.
 
         Returns:
             A `tf.data.Dataset` of dicts of 1-D tensors.
         """
         self.require(columns)
+        if per_part is not None and shuffle_buffer > 0:
+            raise ValueError("Expected shuffle_buffer=0 with per_part (rows shuffled across "
+                             f"parts cannot be handed to one part). Received: "
+                             f"shuffle_buffer={shuffle_buffer!r}")
         columns = list(columns)
         num_parts = self.num_parts
         parts = tf.data.Dataset.range(num_parts)
@@ -144,7 +154,11 @@ class TableSource(abc.ABC):
 
         @tf.autograph.experimental.do_not_convert
         def read(part):
-            return self._part_dataset(part, columns, batch_size, with_location)
+            ds = self._part_dataset(part, columns, batch_size, with_location)
+            if per_part is None:
+                return ds
+            return per_part(part, self._to_batches(ds, columns, batch_size, 0, None,
+                                                   with_location))
 
         if with_location or num_parts == 1:
             ds = parts.flat_map(read)
@@ -152,7 +166,8 @@ class TableSource(abc.ABC):
             ds = parts.interleave(read, cycle_length=min(num_parts, 4),
                                   num_parallel_calls=tf.data.AUTOTUNE,
                                   deterministic=not shuffle_parts)
-        ds = self._to_batches(ds, columns, batch_size, shuffle_buffer, seed, with_location)
+        if per_part is None:
+            ds = self._to_batches(ds, columns, batch_size, shuffle_buffer, seed, with_location)
         if shard is not None and not by_part:  # batches of exactly batch_size rows
             ds = ds.rebatch(batch_size).shard(*shard)
         return ds

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import random
 import shutil
 import tempfile
 import uuid
@@ -38,20 +39,58 @@ def _cache_dir() -> str:
     return _DISK_CACHE_DIR
 
 
-def _disk_cache(ds: tf.data.Dataset) -> tf.data.Dataset:
-    """`ds` written to a new directory in its first full epoch, read from it later.
+def _new_cache_path() -> str:
+    """A new path in the process's directory of disk caches (not created)."""
+    return os.path.join(_cache_dir(), uuid.uuid4().hex)
+
+
+def _snapshot(ds: tf.data.Dataset, path: str | tf.Tensor) -> tf.data.Dataset:
+    """`ds` written to `path` in its first full epoch, read from there later.
 
     A `tf.data` snapshot with one shard, read back in the order it was
     written. An epoch read only in part writes nothing that is read later
-    (the next epoch writes again), and no warning is logged. The directory
-    goes when the last dataset or iterator reading it does, or at exit.
+    (the next epoch writes again), and no warning is logged.
     """
-    path = os.path.join(_cache_dir(), uuid.uuid4().hex)
+    return ds.snapshot(path, compression=None,
+                       shard_func=lambda *element: tf.constant(0, tf.int64),
+                       reader_func=lambda shards: shards.flat_map(lambda shard: shard))
+
+
+def _parts_snapshot(ds: tf.data.Dataset, path: str, parts: int,
+                    seed: int | None) -> tf.data.Dataset:
+    """`ds`, whose elements are `(part, element)`, cached on disk one shard per
+    part; the elements, without their part.
+
+    The first full epoch streams `ds` and writes each element to its part's
+    shard. Later epochs read the shards in a new order each epoch (seeded by
+    `seed` and the epoch), `min(parts, 4)` at a time, as the parts were read,
+    taking an element from each in turn (local files: no need to take them
+    as they come, so the order is reproducible).
+    """
+    # Each epoch read from the cache shuffles the parts with its own seed,
+    # `seed` and the epoch's number (a random base when `seed` is None).
+    base = random.getrandbits(31) if seed is None else seed
+    epochs = tf.Variable(0, dtype=tf.int64, trainable=False)
+
+    def read_shards(shards):
+        # A tensor seed: the function's graph seed (a copy of the global seed)
+        # is cleared so that `shuffle` takes it as the op seed alone.
+        tf.compat.v1.get_default_graph().seed = None
+        order = tf.constant(base, tf.int64) * 1_000_003 + epochs.assign_add(1)
+        return shards.shuffle(parts, seed=order).interleave(
+            lambda shard: shard, cycle_length=min(parts, 4),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
     cached = ds.snapshot(path, compression=None,
-                         shard_func=lambda *element: tf.constant(0, tf.int64),
-                         reader_func=lambda shards: shards.flat_map(lambda shard: shard))
-    weakref.finalize(cached, shutil.rmtree, path, ignore_errors=True)
-    return cached
+                         shard_func=lambda part, element: tf.cast(part, tf.int64),
+                         reader_func=tf.autograph.experimental.do_not_convert(read_shards))
+    return cached.map(lambda part, element: element)
+
+
+def _delete_with(ds: tf.data.Dataset, path: str) -> tf.data.Dataset:
+    """Deletes `path` when the last dataset or iterator reading `ds` goes (or at exit)."""
+    weakref.finalize(ds, shutil.rmtree, path, ignore_errors=True)
+    return ds
 
 
 def _estimated_cache_bytes(source, rows: int, columns: int) -> int:
@@ -64,16 +103,12 @@ def _estimated_cache_bytes(source, rows: int, columns: int) -> int:
     return 64 * rows * columns
 
 
-def auto_cache(source, rows: int | None, columns: int, shuffled_parts: bool) -> str | None:
+def auto_cache(source, rows: int | None, columns: int) -> str | None:
     """What `cache="auto"` means for one pipeline: `"disk"` or None.
 
-    None when the parts (files) would be read in a new order each epoch
-    (a cache reads them in its first epoch's order), or when the estimated
-    cache would take `AUTO_CACHE_SHARE` or more of the temporary directory's
-    free space.
+    None when the estimated cache (twice the files' size) would take
+    `AUTO_CACHE_SHARE` or more of the temporary directory's free space.
     """
-    if shuffled_parts:
-        return None
     free = shutil.disk_usage(tempfile.gettempdir()).free
     needed = _estimated_cache_bytes(source, rows or 0, columns)
     return "disk" if needed < AUTO_CACHE_SHARE * free else None
@@ -178,12 +213,14 @@ class TableData:
                 `batch_size` is then the global batch.
             cache: `"memory"`: keep the split's converted rows in memory
                 after the first epoch (later epochs skip reading and
-                parsing; they are still shuffled); `"disk"`: write them to
-                a temporary directory in the first epoch and read them from
-                there later (memory stays flat; the files are deleted with
-                the dataset); `"auto"`: `"disk"` unless it could change the
-                rows' order (a shuffled split of several files) or the disk
-                lacks room (`auto_cache`); False: read the files every
+                parsing; they are still shuffled, but the files of a
+                shuffled split come in the first epoch's order); `"disk"`:
+                write them to a temporary directory in the first epoch and
+                read them from there later (memory stays flat; the files
+                are deleted with the dataset; a shuffled split of several
+                files keeps each file apart and reads them in a new order
+                each epoch, seeded by `seed`); `"auto"`: `"disk"` unless the
+                disk lacks room (`auto_cache`); False: read the files every
                 epoch; None (default): the spec's `cache`. A first epoch
                 read only in part is not kept.
 
@@ -268,13 +305,17 @@ class TableData:
             columns.append(split[0].key)
         # Rows are read, split and converted in chunks of at least `READ_ROWS`
         # (vectorized ops, few dataset elements), shuffled after conversion.
-        # A cache keeps the first epoch's order: the files are then read in order.
         if cache == "auto":
-            cache = auto_cache(source, rows, len(columns),
-                               shuffle_buffer > 0 and source.parts_read(shard) > 1)
-        ds = source.raw_dataset(list(dict.fromkeys(columns)), max(batch_size, READ_ROWS),
-                                seed=seed, shard=shard,
-                                shuffle_parts=shuffle_buffer > 0 and cache is None)
+            cache = auto_cache(source, rows, len(columns))
+        # A shuffled split of several parts (files) reads them in a new order
+        # each epoch. A disk cache then keeps each part apart (one snapshot
+        # shard per part), so that later epochs read them in a new order too.
+        # A memory cache, and a disk cache of a worker that keeps every n-th
+        # batch of every part (fewer parts than workers), keep the first
+        # epoch's order: the parts are then read in order.
+        parts = source.parts_read(shard)
+        by_part = (cache == "disk" and shuffle_buffer > 0 and parts > 1
+                   and (shard is None or source.num_parts >= shard[0]))
         # A split's rows are kept before conversion when it is the smaller part
         # (convert few rows), after it otherwise (mask numbers, not text cells:
         # at 90 % of the rows about 0.3 µs per row cheaper).
@@ -288,6 +329,7 @@ class TableData:
                 element += ({c: batch[c] for c in keep},)
             return element if len(element) > 1 else x
 
+        @tf.autograph.experimental.do_not_convert
         def read_rows(batch):
             if split is None:
                 return convert(batch)
@@ -297,12 +339,23 @@ class TableData:
                 return convert({c: tf.boolean_mask(v, mask) for c, v in batch.items()})
             return tf.nest.map_structure(lambda t: tf.boolean_mask(t, mask), convert(batch))
 
-        ds = ds.map(tf.autograph.experimental.do_not_convert(read_rows),
-                    num_parallel_calls=tf.data.AUTOTUNE)
-        if cache == "memory":
-            ds = ds.cache()
-        elif cache == "disk":
-            ds = _disk_cache(ds)
+        read = dict(columns=list(dict.fromkeys(columns)), batch_size=max(batch_size, READ_ROWS),
+                    seed=seed, shard=shard)
+        if by_part:
+            ds = source.raw_dataset(**read, shuffle_parts=True, per_part=lambda part, batches:
+                                    batches.map(lambda batch: (part, batch)))
+            ds = ds.map(lambda part, batch: (part, read_rows(batch)),
+                        num_parallel_calls=tf.data.AUTOTUNE)
+            path = _new_cache_path()
+            ds = _delete_with(_parts_snapshot(ds, path, parts, seed), path)
+        else:
+            ds = source.raw_dataset(**read, shuffle_parts=shuffle_buffer > 0 and cache is None)
+            ds = ds.map(read_rows, num_parallel_calls=tf.data.AUTOTUNE)
+            if cache == "memory":
+                ds = ds.cache()
+            elif cache == "disk":
+                path = _new_cache_path()
+                ds = _delete_with(_snapshot(ds, path), path)
         if shuffle_buffer > 0:
             ds = shuffle_rows(ds, shuffle_buffer, seed)
         return ds.rebatch(batch_size).prefetch(tf.data.AUTOTUNE)

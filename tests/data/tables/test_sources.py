@@ -199,6 +199,26 @@ def test_parquet_files_with_other_columns(tmp_path):
 
 
 # --------------------------------------------------------------------- TFRecord
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_per_part_gets_each_parts_parsed_batches(tmp_path, kind):
+    # per_part(part, batches) runs inside the interleave of the parts, on one
+    # part's batches, parsed (CSV lines split into columns): here it tags them.
+    for k in range(3):
+        frame = pd.DataFrame({"x": [f"{10 * k + i}" for i in range(4)], "y": ["a"] * 4})
+        if kind == "csv":
+            frame.to_csv(tmp_path / f"p{k}.csv", index=False)
+        else:
+            frame.to_parquet(tmp_path / f"p{k}.parquet", index=False)
+    source = source_from_config(str(tmp_path / f"p*.{kind}"))
+    ds = source.raw_dataset(["x"], 3, shuffle_parts=True, seed=0, per_part=lambda part, batches:
+                            batches.map(lambda b: {**b, "part": tf.fill(tf.shape(b["x"]), part)}))
+    rows = [(int(x), int(p)) for b in ds.as_numpy_iterator() for x, p in zip(b["x"], b["part"])]
+    assert sorted(rows) == [(10 * k + i, k) for k in range(3) for i in range(4)]
+    with pytest.raises(ValueError, match=r"Expected shuffle_buffer=0 with per_part .*"
+                                         r"Received: shuffle_buffer=5"):
+        source.raw_dataset(["x"], 3, shuffle_buffer=5, per_part=lambda part, b: b)
+
+
 def _example(**features):
     feature = {}
     for k, v in features.items():

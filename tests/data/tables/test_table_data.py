@@ -125,7 +125,7 @@ def test_auto_cache_keeps_what_streaming_gives_and_skips_the_file_later(tmp_path
     assert DataSpec.from_dict({**data.spec.to_dict(), "cache": False}).cache is None
 
 
-def test_auto_cache_streams_shuffled_shards_and_when_the_disk_is_short(tmp_path, monkeypatch):
+def test_auto_cache_streams_when_the_disk_is_short(tmp_path, monkeypatch):
     import shutil
 
     from mtl_keras.data.tables import CsvSource, table_data
@@ -134,21 +134,89 @@ def test_auto_cache_streams_shuffled_shards_and_when_the_disk_is_short(tmp_path,
         _csv(tmp_path / f"part-{k}.csv", "x,y", [f"{k * 10 + i},{i}" for i in range(10)])
     shards = CsvSource(str(tmp_path / "part-*.csv"))
     size = 2 * sum(os.path.getsize(f) for f in shards.files)  # the estimate
-    # Shuffled shards are read in a new order each epoch: a cache would freeze it.
-    assert table_data.auto_cache(shards, 20, 2, shuffled_parts=True) is None
-    assert table_data.auto_cache(shards, 20, 2, shuffled_parts=False) == "disk"
     usage = shutil.disk_usage(tmp_path)
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=4 * size))
-    assert table_data.auto_cache(shards, 20, 2, shuffled_parts=False) is None  # 25 % or more
+    assert table_data.auto_cache(shards, 20, 2) is None  # 25 % or more
     monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=4 * size + 4))
-    assert table_data.auto_cache(shards, 20, 2, shuffled_parts=False) == "disk"
+    assert table_data.auto_cache(shards, 20, 2) == "disk"
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage._replace(free=4 * size))
     data = DataSpec(targets=["y"], features=["x"], train=str(tmp_path / "part-*.csv")).load()
-    shuffled = data.dataset("train", batch_size=4, seed=1)
-    orders = [_rows(shuffled) for _ in range(4)]
-    assert len({tuple(o[:10]) for o in orders}) > 1  # the files still change order
+    streamed = data.dataset("train", batch_size=4, seed=1)
+    assert sorted(_rows(streamed)) == list(range(20))
     os.remove(tmp_path / "part-1.csv")
-    with pytest.raises(tf.errors.NotFoundError):  # streamed: no cache was written
-        _rows(shuffled)
+    with pytest.raises(tf.errors.NotFoundError):  # no cache was written
+        _rows(streamed)
+
+
+def _shards(tmp_path, parts=4, rows=5):
+    """`parts` CSV files of `rows` rows; file k holds x = 10 k, 10 k + 1, ..."""
+    for k in range(parts):
+        _csv(tmp_path / f"part-{k}.csv", "x,y", [f"{10 * k + i},{i % 2}" for i in range(rows)])
+    return DataSpec(targets=["y"], features=["x"], train=str(tmp_path / "part-*.csv")).load()
+
+
+def test_disk_cache_of_shuffled_shards_is_one_per_file_read_in_a_new_order(tmp_path):
+    # A shuffled split of several files: each file's converted rows are cached
+    # apart, so later epochs read the files in a new order too (seeded), and
+    # need no file. With windows of one row, an epoch's rows are its files'
+    # rows in file order; a cached epoch takes a chunk of rows (here a whole
+    # 3-row file) from four files in turn, so its rows come file by file.
+    import gc
+    import glob
+
+    from mtl_keras.data.tables import table_data
+
+    data = _shards(tmp_path, parts=8, rows=3)
+    everything = sorted(10 * k + i for k in range(8) for i in range(3))
+
+    def cache_files():
+        return set(glob.glob(os.path.join(table_data._cache_dir(), "**"), recursive=True))
+
+    def epochs(dataset, count):
+        """Each epoch's rows' files, in the order the rows come."""
+        files = []
+        for _ in range(count):
+            order = _rows(dataset)
+            assert sorted(order) == everything
+            for k in range(8):  # each file's rows in file order
+                assert [x for x in order if x // 10 == k] == [10 * k + i for i in range(3)]
+            files.append([int(x) // 10 for x in order])
+        return files
+
+    before = cache_files()
+    auto = data.dataset("train", batch_size=3, shuffle_buffer=1, seed=2)  # cache="auto"
+    partial = iter(auto)
+    next(partial)
+    del partial  # a first epoch read in part: its files are read again
+    epochs(auto, 1)  # writes the cache (the files as they come: not reproducible)
+    for k in range(8):
+        os.remove(tmp_path / f"part-{k}.csv")
+    cached = epochs(auto, 6)  # from the cache: the files are gone
+    for files in cached:  # file by file
+        assert files == [k for k in dict.fromkeys(files) for _ in range(3)]
+    assert len({tuple(files) for files in cached}) == 6  # a new order each epoch
+    shards = {os.path.basename(os.path.dirname(f))
+              for f in cache_files() - before if f.endswith(".snapshot")}
+    assert shards == {f"{k:08d}.shard" for k in range(8)}  # one shard per file
+    files = cache_files() - before
+    del auto
+    gc.collect()
+    assert [f for f in files if os.path.exists(f)] == []
+    # The same seed, the same orders of the cached epochs.
+    (tmp_path / "again").mkdir()
+    again = _shards(tmp_path / "again", parts=8, rows=3).dataset(
+        "train", batch_size=3, shuffle_buffer=1, seed=2)
+    epochs(again, 1)
+    assert epochs(again, 6) == cached
+
+
+def test_memory_cache_of_shuffled_shards_reads_them_in_order(tmp_path):
+    # One cache for the split, which keeps its first epoch's order: the files
+    # are then read in order (rows are still shuffled in windows).
+    data = _shards(tmp_path)
+    memory = data.dataset("train", batch_size=3, shuffle_buffer=1, seed=2, cache="memory")
+    in_order = [10 * k + i for k in range(4) for i in range(5)]
+    assert [_rows(memory) for _ in range(3)] == [in_order] * 3
 
 
 def test_fit_with_disk_cached_train_and_validation(tmp_path):
