@@ -28,6 +28,9 @@ _DISK_CACHE_DIR = None
 # "auto" caches on disk while the estimated cache takes under this share of
 # the temporary directory's free space.
 AUTO_CACHE_SHARE = 0.25
+# A disk cache of a shuffled split of several files keeps at most this many
+# groups of files apart (file k in group k % MAX_CACHE_SHARDS).
+MAX_CACHE_SHARDS = 64
 
 
 def _cache_dir() -> str:
@@ -51,40 +54,45 @@ def _snapshot(ds: tf.data.Dataset, path: str | tf.Tensor) -> tf.data.Dataset:
     written. An epoch read only in part writes nothing that is read later
     (the next epoch writes again), and no warning is logged.
     """
+    plain = tf.autograph.experimental.do_not_convert
     return ds.snapshot(path, compression=None,
-                       shard_func=lambda *element: tf.constant(0, tf.int64),
-                       reader_func=lambda shards: shards.flat_map(lambda shard: shard))
+                       shard_func=plain(lambda *element: tf.constant(0, tf.int64)),
+                       reader_func=plain(lambda shards: shards.flat_map(lambda shard: shard)))
 
 
 def _parts_snapshot(ds: tf.data.Dataset, path: str, parts: int,
                     seed: int | None) -> tf.data.Dataset:
     """`ds`, whose elements are `(part, element)`, cached on disk one shard per
-    part; the elements, without their part.
+    part (parts `k`, `k + MAX_CACHE_SHARDS`, ... share one); the elements,
+    without their part.
 
     The first full epoch streams `ds` and writes each element to its part's
-    shard. Later epochs read the shards in a new order each epoch (seeded by
-    `seed` and the epoch), `min(parts, 4)` at a time, as the parts were read,
-    taking an element from each in turn (local files: no need to take them
-    as they come, so the order is reproducible).
+    shard (a writer thread per shard: hence the bound). Later epochs read
+    the shards in a new order each epoch (seeded by `seed` and the epoch),
+    four at a time, as the parts were read, taking an element from each in
+    turn (local files: no need to take them as they come, so the order is
+    reproducible).
     """
+    shards = min(parts, MAX_CACHE_SHARDS)
     # Each epoch read from the cache shuffles the parts with its own seed,
     # `seed` and the epoch's number (a random base when `seed` is None).
     base = random.getrandbits(31) if seed is None else seed
     epochs = tf.Variable(0, dtype=tf.int64, trainable=False)
 
-    def read_shards(shards):
+    def read_shards(written):
         # A tensor seed: the function's graph seed (a copy of the global seed)
         # is cleared so that `shuffle` takes it as the op seed alone.
         tf.compat.v1.get_default_graph().seed = None
         order = tf.constant(base, tf.int64) * 1_000_003 + epochs.assign_add(1)
-        return shards.shuffle(parts, seed=order).interleave(
-            lambda shard: shard, cycle_length=min(parts, 4),
+        return written.shuffle(shards, seed=order).interleave(
+            lambda shard: shard, cycle_length=min(shards, 4),
             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
+    plain = tf.autograph.experimental.do_not_convert
     cached = ds.snapshot(path, compression=None,
-                         shard_func=lambda part, element: tf.cast(part, tf.int64),
-                         reader_func=tf.autograph.experimental.do_not_convert(read_shards))
-    return cached.map(lambda part, element: element)
+                         shard_func=plain(lambda part, element: tf.cast(part, tf.int64) % shards),
+                         reader_func=plain(read_shards))
+    return cached.map(plain(lambda part, element: element))
 
 
 def _delete_with(ds: tf.data.Dataset, path: str) -> tf.data.Dataset:
@@ -342,9 +350,10 @@ class TableData:
         read = dict(columns=list(dict.fromkeys(columns)), batch_size=max(batch_size, READ_ROWS),
                     seed=seed, shard=shard)
         if by_part:
+            plain = tf.autograph.experimental.do_not_convert
             ds = source.raw_dataset(**read, shuffle_parts=True, per_part=lambda part, batches:
-                                    batches.map(lambda batch: (part, batch)))
-            ds = ds.map(lambda part, batch: (part, read_rows(batch)),
+                                    batches.map(plain(lambda batch: (part, batch))))
+            ds = ds.map(plain(lambda part, batch: (part, read_rows(batch))),
                         num_parallel_calls=tf.data.AUTOTUNE)
             path = _new_cache_path()
             ds = _delete_with(_parts_snapshot(ds, path, parts, seed), path)

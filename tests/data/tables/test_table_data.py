@@ -210,6 +210,32 @@ def test_disk_cache_of_shuffled_shards_is_one_per_file_read_in_a_new_order(tmp_p
     assert epochs(again, 6) == cached
 
 
+def test_disk_cache_groups_files_beyond_its_shard_bound(tmp_path, monkeypatch):
+    # A snapshot writes each shard with its own thread: files share shards
+    # beyond MAX_CACHE_SHARDS (file k in shard k % bound), read file by file.
+    import glob
+
+    from mtl_keras.data.tables import table_data
+
+    monkeypatch.setattr(table_data, "MAX_CACHE_SHARDS", 3)
+    data = _shards(tmp_path, parts=8, rows=3)
+    before = set(glob.glob(os.path.join(table_data._cache_dir(), "**"), recursive=True))
+    auto = data.dataset("train", batch_size=3, shuffle_buffer=1, seed=2)
+    first = _rows(auto)
+    for k in range(8):
+        os.remove(tmp_path / f"part-{k}.csv")
+    orders = [_rows(auto) for _ in range(4)]
+    everything = sorted(10 * k + i for k in range(8) for i in range(3))
+    assert sorted(first) == everything and all(sorted(o) == everything for o in orders)
+    files = set(glob.glob(os.path.join(table_data._cache_dir(), "**"), recursive=True)) - before
+    shards = {os.path.basename(os.path.dirname(f)) for f in files if f.endswith(".snapshot")}
+    assert shards == {f"{k:08d}.shard" for k in range(3)}
+    for order in orders:  # a shard's files in the order the first epoch wrote them
+        for shard in range(3):
+            written = [x for x in first if (x // 10) % 3 == shard]
+            assert [x for x in order if (x // 10) % 3 == shard] == written
+
+
 def test_memory_cache_of_shuffled_shards_reads_them_in_order(tmp_path):
     # One cache for the split, which keeps its first epoch's order: the files
     # are then read in order (rows are still shuffled in windows).
