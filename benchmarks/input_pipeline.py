@@ -128,6 +128,7 @@ class BlockedClock:
     """
 
     def __init__(self, model):
+        self.model = model
         self.blocked = tf.Variable(0.0, dtype=tf.float64, trainable=False)
 
         @tf.function
@@ -144,11 +145,8 @@ class BlockedClock:
     def seconds(self, iterator, steps: int) -> tuple[float, float]:
         """`(seconds per step, seconds blocked per step)` over `steps` steps."""
         self.blocked.assign(0.0)
-        start = time.perf_counter()
-        for _ in range(steps):
-            logs = self.step(iterator)
-        float(logs["loss"])  # Wait for the last step.
-        return (time.perf_counter() - start) / steps, float(self.blocked.numpy()) / steps
+        seconds = _common.time_steps(self.model, iterator, steps, step=self.step)
+        return seconds, float(self.blocked.numpy()) / steps
 
 
 def blocked_share(clock: BlockedClock, dataset, steps: int, ready) -> float:
