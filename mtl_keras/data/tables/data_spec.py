@@ -112,10 +112,11 @@ class DataSpec:
             each epoch, as parsing would. `"memory"`: keep them in memory
             (for tables that fit in memory; the files of a shuffled split
             are then read in the same order every epoch). None: read, parse
-            and convert the files every epoch. On 2 CPU cores, parsing every
-            epoch slows a small model's step by 11-18 %, mostly CPU taken
-            from it; with a cache, by about 4 % (BENCHMARKS.md, "Input
-            pipeline").
+            and convert the files every epoch. On 2 CPU cores a small
+            model's step is blocked on input under 5 % of the time either
+            way, but parsing every epoch takes CPU from it: it runs 8-22 %
+            slower than on batches in memory, 0-8 % with a cache
+            (BENCHMARKS.md, "Input pipeline").
         base_dir: Directory that relative file paths are relative to.
 
     Example:
