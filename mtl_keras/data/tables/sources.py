@@ -121,10 +121,11 @@ class TableSource(abc.ABC):
             shuffle_parts: Read the parts in a shuffled order (seeded, new
                 each epoch); default: when `shuffle_buffer > 0`.
             per_part: `per_part(part, batches)`, a function from one part's
-                index (an int64 scalar tensor) and its batches to a dataset,
-                applied inside the interleave of the parts, e.g. to convert
-                and cache each part on its own (caches that then keep the
-                parts' order free). Needs `shuffle_buffer=0`.
+                index (an int64 scalar tensor) and its parsed batches to a
+                dataset, applied inside the interleave of the parts, e.g. to
+                tag each batch with its part (`TableData`'s disk cache keeps
+                the parts apart that way). Needs `shuffle_buffer=0`; with
+                fewer parts than shards its elements must stay batches.
 
         Returns:
             A `tf.data.Dataset` of dicts of 1-D tensors.
