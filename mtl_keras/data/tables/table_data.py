@@ -227,7 +227,9 @@ class TableData:
                 read them from there later (memory stays flat; the files
                 are deleted with the dataset; a shuffled split of several
                 files keeps each file apart and reads them in a new order
-                each epoch, seeded by `seed`); `"auto"`: `"disk"` unless the
+                each epoch, seeded by `seed`, unless the dataset is made in
+                a distribution strategy's scope: then in the first epoch's
+                order); `"auto"`: `"disk"` unless the
                 disk lacks room (`auto_cache`); False: read the files every
                 epoch; None (default): the spec's `cache`. A first epoch
                 read only in part is not kept.
@@ -320,10 +322,13 @@ class TableData:
         # shard per part), so that later epochs read them in a new order too.
         # A memory cache, and a disk cache of a worker that keeps every n-th
         # batch of every part (fewer parts than workers), keep the first
-        # epoch's order: the parts are then read in order.
+        # epoch's order: the parts are then read in order. So does a disk
+        # cache made in a distribution strategy's scope: the epoch counter
+        # would be a distributed variable, made by some workers only.
         parts = source.parts_read(shard)
         by_part = (cache == "disk" and shuffle_buffer > 0 and parts > 1
-                   and (shard is None or source.num_parts >= shard[0]))
+                   and (shard is None or source.num_parts >= shard[0])
+                   and not tf.distribute.has_strategy())
         # A split's rows are kept before conversion when it is the smaller part
         # (convert few rows), after it otherwise (mask numbers, not text cells:
         # at 90 % of the rows about 0.3 µs per row cheaper).

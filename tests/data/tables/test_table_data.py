@@ -238,11 +238,19 @@ def test_disk_cache_groups_files_beyond_its_shard_bound(tmp_path, monkeypatch):
 
 def test_memory_cache_of_shuffled_shards_reads_them_in_order(tmp_path):
     # One cache for the split, which keeps its first epoch's order: the files
-    # are then read in order (rows are still shuffled in windows).
+    # are then read in order (rows are still shuffled in windows). So does a
+    # disk cache made in a strategy's scope, whose epoch counter would be a
+    # distributed variable.
     data = _shards(tmp_path)
     memory = data.dataset("train", batch_size=3, shuffle_buffer=1, seed=2, cache="memory")
+    with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
+        disk = data.dataset("train", batch_size=3, shuffle_buffer=1, seed=2, cache="disk")
     in_order = [10 * k + i for k in range(4) for i in range(5)]
     assert [_rows(memory) for _ in range(3)] == [in_order] * 3
+    assert [_rows(disk) for _ in range(2)] == [in_order] * 2
+    for k in range(4):
+        os.remove(tmp_path / f"part-{k}.csv")
+    assert _rows(disk) == in_order and _rows(memory) == in_order  # cached
 
 
 def test_fit_with_disk_cached_train_and_validation(tmp_path):
