@@ -64,7 +64,7 @@ def check_cache(cache, allow_false: bool = False):
     """
     if cache is None or cache in CACHES or (allow_false and cache is False):
         return cache or None
-    options = ["'auto' (on disk when the rows' order cannot change and the disk has room)",
+    options = ["'auto' (on disk when the temporary directory has room)",
                "'memory' (keep the converted rows in memory after the first epoch)",
                "'disk' (write them to a temporary directory in the first epoch)",
                "None" + (" or False" if allow_false else "") + " (read the files every epoch)"]
