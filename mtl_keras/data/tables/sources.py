@@ -144,7 +144,7 @@ class TableSource(abc.ABC):
             if not (isinstance(count, int) and isinstance(index, int) and 0 <= index < count):
                 raise ValueError("Expected shard=(num_shards, index) with 0 <= index < "
                                  f"num_shards. Received: shard={shard!r}")
-            by_part = num_parts >= count
+            by_part = self.shards_by_part(shard)
             if by_part:
                 parts = parts.shard(count, index)
             num_parts = self.parts_read(shard)
@@ -173,14 +173,18 @@ class TableSource(abc.ABC):
             ds = ds.rebatch(batch_size).shard(*shard)
         return ds
 
-    def parts_read(self, shard: tuple[int, int] | None = None) -> int:
-        """How many parts `raw_dataset(..., shard=shard)` reads.
+    def shards_by_part(self, shard: tuple[int, int] | None) -> bool:
+        """Whether `raw_dataset(..., shard=shard)` reads whole parts.
 
-        With at least `num_shards` parts, a shard reads whole parts (`index,
-        index + num_shards, ...`); with fewer, every part (it then keeps every
-        `num_shards`-th batch).
+        With at least `num_shards` parts, a shard reads the parts `index,
+        index + num_shards, ...`; with fewer, every part, and keeps every
+        `num_shards`-th batch. Without a shard: True (every part, whole).
         """
-        if shard is None or self.num_parts < shard[0]:
+        return shard is None or self.num_parts >= shard[0]
+
+    def parts_read(self, shard: tuple[int, int] | None = None) -> int:
+        """How many parts `raw_dataset(..., shard=shard)` reads (see `shards_by_part`)."""
+        if shard is None or not self.shards_by_part(shard):
             return self.num_parts
         count, index = shard
         return len(range(index, self.num_parts, count))

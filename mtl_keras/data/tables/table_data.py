@@ -327,7 +327,7 @@ class TableData:
         # would be a distributed variable, made by some workers only.
         parts = source.parts_read(shard)
         by_part = (cache == "disk" and shuffle_buffer > 0 and parts > 1
-                   and (shard is None or source.num_parts >= shard[0])
+                   and source.shards_by_part(shard)
                    and not tf.distribute.has_strategy())
         # A split's rows are kept before conversion when it is the smaller part
         # (convert few rows), after it otherwise (mask numbers, not text cells:
