@@ -25,6 +25,9 @@ READ_ROWS = 2048
 
 
 _DISK_CACHE_DIR = None
+# Dataset functions built here are graph code already: AutoGraph would only
+# re-read their source (and misread a lambda when the file changed).
+_plain = tf.autograph.experimental.do_not_convert
 # "auto" caches on disk while the estimated cache takes under this share of
 # the temporary directory's free space.
 AUTO_CACHE_SHARE = 0.25
@@ -54,10 +57,9 @@ def _snapshot(ds: tf.data.Dataset, path: str | tf.Tensor) -> tf.data.Dataset:
     written. An epoch read only in part writes nothing that is read later
     (the next epoch writes again), and no warning is logged.
     """
-    plain = tf.autograph.experimental.do_not_convert
     return ds.snapshot(path, compression=None,
-                       shard_func=plain(lambda *element: tf.constant(0, tf.int64)),
-                       reader_func=plain(lambda shards: shards.flat_map(lambda shard: shard)))
+                       shard_func=_plain(lambda *element: tf.constant(0, tf.int64)),
+                       reader_func=_plain(lambda shards: shards.flat_map(lambda shard: shard)))
 
 
 def _parts_snapshot(ds: tf.data.Dataset, path: str, parts: int,
@@ -88,11 +90,10 @@ def _parts_snapshot(ds: tf.data.Dataset, path: str, parts: int,
             lambda shard: shard, cycle_length=min(shards, 4),
             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
-    plain = tf.autograph.experimental.do_not_convert
     cached = ds.snapshot(path, compression=None,
-                         shard_func=plain(lambda part, element: tf.cast(part, tf.int64) % shards),
-                         reader_func=plain(read_shards))
-    return cached.map(plain(lambda part, element: element))
+                         shard_func=_plain(lambda part, element: tf.cast(part, tf.int64) % shards),
+                         reader_func=_plain(read_shards))
+    return cached.map(_plain(lambda part, element: element))
 
 
 def _delete_with(ds: tf.data.Dataset, path: str) -> tf.data.Dataset:
@@ -342,7 +343,7 @@ class TableData:
                 element += ({c: batch[c] for c in keep},)
             return element if len(element) > 1 else x
 
-        @tf.autograph.experimental.do_not_convert
+        @_plain
         def read_rows(batch):
             if split is None:
                 return convert(batch)
@@ -355,10 +356,9 @@ class TableData:
         read = dict(columns=list(dict.fromkeys(columns)), batch_size=max(batch_size, READ_ROWS),
                     seed=seed, shard=shard)
         if by_part:
-            plain = tf.autograph.experimental.do_not_convert
             ds = source.raw_dataset(**read, shuffle_parts=True, per_part=lambda part, batches:
-                                    batches.map(plain(lambda batch: (part, batch))))
-            ds = ds.map(plain(lambda part, batch: (part, read_rows(batch))),
+                                    batches.map(_plain(lambda batch: (part, batch))))
+            ds = ds.map(_plain(lambda part, batch: (part, read_rows(batch))),
                         num_parallel_calls=tf.data.AUTOTUNE)
             path = _new_cache_path()
             ds = _delete_with(_parts_snapshot(ds, path, parts, seed), path)
